@@ -129,7 +129,7 @@ def main():
             name = TTFont(HERE / out)["name"]
             manifest["fonts"].append({
                 "file": out, "family": family, "weight": weight, "style": style,
-                "role": role, "version": name.getDebugName(5).split(";")[0],
+                "role": role, "version": name.getDebugName(5).split(";")[0].removeprefix("Version ").strip(),
                 "sha256": sha256(HERE / out), "licence": "OFL-1.1",
                 "origin": f"Debian {PACKAGE} {version}: {UPSTREAM_DIR}/{upstream}"
                           f" ({name.getDebugName(1)}), subset by fonts/build.py",

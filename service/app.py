@@ -1,0 +1,29 @@
+"""The Flask application factory."""
+
+import logging
+
+from flask import Flask
+
+from . import errors, http
+from .render import Renderer
+from .settings import Settings
+from .store import Store
+
+
+def create_app(settings=None):
+    """Build the app; ``settings`` default to ``Settings.from_env()``."""
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level)
+    # WeasyPrint reports every layout step at INFO; only its warnings matter here.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+    app = Flask(__name__, static_folder=None, template_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.ensure_ascii = False
+    app.extensions["matbaa.settings"] = settings
+    app.extensions["matbaa.store"] = Store(settings.store_url)
+    # Built before the first request so a worker is warm: fonts checked and
+    # registered, stylesheet parsed.
+    app.extensions["matbaa.renderer"] = Renderer(settings)
+    errors.init_app(app)
+    http.init_app(app)
+    return app

@@ -1,0 +1,139 @@
+"""Article model: the JSON contract every source is mapped to, validated."""
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import (
+    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
+    model_validator)
+
+from .errors import ArticleInvalid
+
+# Languages written right to left; everything else is laid out left to right.
+RTL_LANGUAGES = {"ar", "fa", "he", "ur", "ps", "ckb", "sd", "ug", "yi", "dv", "syr"}
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+ArticleId = Annotated[str, StringConstraints(
+    strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[\w.\-]+$")]
+HttpUrl = Annotated[str, StringConstraints(
+    strip_whitespace=True, max_length=2000, pattern=r"^https?://[^\s]+$")]
+
+
+class LeadImage(BaseModel):
+    """The article's main picture; ``src`` is an http(s) or ``data:`` URL."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    src: Annotated[str, StringConstraints(
+        strip_whitespace=True, min_length=1, pattern=r"^(https?://|data:image/)")]
+    caption: str | None = None
+    alt: str | None = None
+
+
+class Article(BaseModel):
+    """A news article as Matbaa stores and prints it."""
+
+    # Unknown fields are ignored so that richer payloads (a CMS export) are accepted.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: ArticleId
+    title: NonEmpty
+    body_html: str | None = None
+    paragraphs: list[str] | None = None
+    slug: str | None = None
+    url: HttpUrl | None = None
+    site: str | None = None
+    subtitle: str | None = None
+    section: str | None = None
+    breadcrumb: list[NonEmpty] = Field(default_factory=list)
+    categories: list[NonEmpty] = Field(default_factory=list)
+    tags: list[NonEmpty] = Field(default_factory=list)
+    author: str | None = None
+    published_at: datetime | None = None
+    updated_at: datetime | None = None
+    lang: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "ar"
+    lead_image: LeadImage | None = None
+
+    @field_validator("paragraphs")
+    @classmethod
+    def _paragraphs_not_empty(cls, value):
+        if value is not None and not any(p.strip() for p in value):
+            raise ValueError("must hold at least one non-empty paragraph")
+        return value
+
+    @model_validator(mode="after")
+    def _has_body(self):
+        if not (self.body_html and self.body_html.strip()) and not self.paragraphs:
+            raise ValueError("body_html or paragraphs is required")
+        return self
+
+    @property
+    def direction(self):
+        return "rtl" if self.lang.split("-")[0].lower() in RTL_LANGUAGES else "ltr"
+
+    @property
+    def revision(self):
+        """Hash of the article's content: it changes whenever anything printed changes."""
+        canonical = json.dumps(self.to_json(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+    def to_json(self):
+        return self.model_dump(mode="json", exclude_none=True)
+
+    @property
+    def file_stem(self):
+        """A name for the PDF file: the slug, else the title, else the id."""
+        for candidate in (self.slug, self.title, self.id):
+            stem = re.sub(r"[^\w\-]+", "-", candidate or "").strip("-")[:120]
+            if stem:
+                return stem
+        return "article"
+
+
+def parse_article(data, max_chars=None):
+    """Validate ``data`` (a dict from JSON) as an Article, or raise ArticleInvalid."""
+    if not isinstance(data, dict):
+        raise ArticleInvalid("(root)", "must be a JSON object",
+                             "يجب أن يكون المقال كائن JSON")
+    try:
+        article = Article.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        # The only whole-object rule is "a body is required": name the body field.
+        where = ".".join(str(p) for p in first["loc"]) or "body_html"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ArticleInvalid(where, message, _arabic_reason(where, first["type"])) from None
+    if max_chars is not None:
+        size = len(article.title) + len(article.body_html or "") + sum(
+            len(p) for p in article.paragraphs or ())
+        if size > max_chars:
+            raise ArticleInvalid(
+                "body_html", f"article is {size} characters, over the limit of {max_chars};"
+                " raise MATBAA_MAX_ARTICLE_CHARS",
+                f"المقال أطول من الحد المسموح ({max_chars} حرف)")
+    return article
+
+
+_ARABIC_REASONS = {
+    "missing": "حقل مطلوب",
+    "string_type": "يجب أن يكون نصاً",
+    "list_type": "يجب أن يكون قائمة",
+    "string_too_short": "لا يجوز أن يكون فارغاً",
+    "string_too_long": "أطول من المسموح",
+    "string_pattern_mismatch": "صيغته غير صالحة",
+    "datetime_from_date_parsing": "ليس تاريخاً بصيغة ISO 8601",
+    "datetime_parsing": "ليس تاريخاً بصيغة ISO 8601",
+    "datetime_type": "ليس تاريخاً بصيغة ISO 8601",
+    "model_type": "يجب أن يكون كائناً",
+    "value_error": "قيمته غير صالحة",
+}
+
+
+def _arabic_reason(field, error_type):
+    reason = _ARABIC_REASONS.get(error_type, "قيمته غير صالحة")
+    if field == "body_html" and error_type == "value_error":
+        reason = "يجب أن يحتوي المقال على body_html أو paragraphs"
+    return f"الحقل «{field}»: {reason}"

@@ -1,0 +1,183 @@
+"""The ``matbaa`` command line: serve, render, import, fonts."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .article import parse_article
+from .errors import MatbaaError
+from .settings import Settings, SettingsError
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+def _settings():
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="matbaa")
+def main():
+    """Matbaa (مطبعة): typeset PDFs of Arabic news articles."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
+@click.option("--workers", default=os.cpu_count() or 1, show_default="number of cores",
+              type=click.IntRange(1, 64), help="Worker processes, each with a warm renderer.")
+@click.option("--dev", is_flag=True, help="Flask's development server with the reloader.")
+def serve(host, port, workers, dev):
+    """Serve the HTTP API with gunicorn.
+
+    \b
+    Example:
+      matbaa serve --port 8000 --workers 2
+    """
+    settings = _settings()
+    if dev:
+        from .app import create_app
+        create_app(settings).run(host=host, port=port, debug=True, use_reloader=True)
+        return
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            # Renders are CPU-bound: one request at a time per process.
+            self.cfg.set("worker_class", "sync")
+            self.cfg.set("timeout", 60)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            from .app import create_app
+            return create_app(settings)
+
+    Server().run()
+
+
+@main.command()
+@click.argument("source")
+@click.option("-o", "--output", required=True, type=click.Path(allow_dash=True),
+              help="PDF file to write, or - for standard output.")
+@click.option("--paper", type=click.Choice(["a4", "a5", "letter"]), help="Paper size.")
+@click.option("--digits", type=click.Choice(["arab", "latn"]), help="Digits for page numbers and dates.")
+def render(source, output, paper, digits):
+    """Render a stored article (by id) or an article JSON file to PDF.
+
+    \b
+    Examples:
+      matbaa render kuwait-coalition-meeting -o article.pdf
+      matbaa render article.json -o - > article.pdf
+      cat article.json | matbaa render - -o article.pdf
+    """
+    from .render import Renderer
+    from .store import Store
+    from .template import RenderOptions
+
+    settings = _settings()
+    try:
+        if source == "-" or source.endswith(".json"):
+            text = sys.stdin.read() if source == "-" else Path(source).read_text("utf-8")
+            article = parse_article(json.loads(text), settings.max_article_chars)
+        else:
+            article = Store(settings.store_url).get(source)
+            if article is None:
+                raise click.ClickException(f"no article with id '{source}'")
+        options = RenderOptions(paper=paper or settings.paper, digits=digits or settings.digits)
+        result = Renderer(settings).pdf(article, options)
+    except (OSError, ValueError, MatbaaError) as exc:
+        raise click.ClickException(str(exc)) from None
+    with click.open_file(output, "wb") as out:
+        out.write(result.pdf)
+    if result.missing_glyphs:
+        click.echo("warning: no bundled font covers: "
+                   + " ".join(f"U+{ord(c):04X}" for c in result.missing_glyphs), err=True)
+    if output != "-":
+        click.echo(f"wrote {output} ({len(result.pdf)} bytes)", err=True)
+
+
+@main.command("import")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--samples", is_flag=True, help="Import the sample articles shipped with Matbaa.")
+def import_(files, samples):
+    """Upsert articles from JSON (one article) or JSONL (one per line) files.
+
+    Every file is validated first; nothing is stored unless all articles are valid.
+
+    \b
+    Examples:
+      matbaa import article.json more.jsonl
+      matbaa import --samples
+    """
+    from .store import Store
+
+    settings = _settings()
+    paths = list(files) + (sorted(str(p) for p in SAMPLES.glob("*.json")) if samples else [])
+    if not paths:
+        raise click.UsageError("name at least one file, or --samples")
+    articles = []
+    for path in paths:
+        for where, data in _read_articles(path):
+            try:
+                articles.append(parse_article(data, settings.max_article_chars))
+            except MatbaaError as exc:
+                raise click.ClickException(f"{where}: {exc}") from None
+    counts = Store(settings.store_url).upsert_many(articles)
+    click.echo(", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
+
+
+def _read_articles(path):
+    text = sys.stdin.read() if path == "-" else Path(path).read_text("utf-8")
+    try:
+        if path.endswith(".jsonl"):
+            for number, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    yield f"{path}:{number}", json.loads(line)
+        else:
+            yield path, json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{path}: not valid JSON ({exc})") from None
+
+
+@main.command()
+@click.option("--text", "text_file", type=click.File("r", encoding="utf-8"),
+              help="A text file (- for standard input) to check against the fonts.")
+def fonts(text_file):
+    """Show the bundled fonts and their coverage; name characters no font covers.
+
+    Exits with status 1 when the text has characters no bundled font covers.
+
+    \b
+    Examples:
+      matbaa fonts
+      matbaa fonts --text article.txt
+    """
+    from .fonts import FontError, FontSet, describe_char
+
+    settings = _settings()
+    font_set = FontSet(settings.fonts_dir)
+    try:
+        summary = font_set.check()
+    except FontError as exc:
+        raise click.ClickException(str(exc)) from None
+    for face in font_set.faces:
+        click.echo(f"{face.file:32} {face.family} {face.weight} {face.style} "
+                   f"({face.role}, v{face.version}, {len(font_set.cmaps[face.file])} characters)")
+    for name, gaps in summary.items():
+        click.echo(f"{name}: {'covered' if not gaps else 'MISSING ' + gaps}")
+    if text_file:
+        missing = font_set.missing(text_file.read())
+        if missing:
+            click.echo("not covered by any bundled font:")
+            for char in missing:
+                click.echo(f"  {describe_char(char)}")
+            sys.exit(1)
+        click.echo("every character of the text is covered")

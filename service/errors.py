@@ -1,0 +1,114 @@
+"""Errors that reach clients, and the one place that turns them into JSON answers."""
+
+import logging
+
+from flask import jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class MatbaaError(Exception):
+    """An error with a status, a stable code and a message in Arabic and English."""
+
+    status = 500
+    code = "internal_error"
+    message_ar = "حدث خطأ داخلي"
+    message_en = "internal error"
+
+    def __init__(self, message_en=None, message_ar=None, **details):
+        super().__init__(message_en or self.message_en)
+        if message_en:
+            self.message_en = message_en
+        if message_ar:
+            self.message_ar = message_ar
+        self.details = details
+
+    def to_json(self):
+        body = {"code": self.code, "message_ar": self.message_ar,
+                "message_en": self.message_en}
+        body.update(self.details)
+        return {"error": body}
+
+
+class BadRequest(MatbaaError):
+    status, code = 400, "malformed_json"
+    message_ar, message_en = "تعذّرت قراءة JSON في الطلب", "request body is not valid JSON"
+
+
+class ArticleNotFound(MatbaaError):
+    status, code = 404, "article_not_found"
+    message_ar, message_en = "المقال غير موجود", "no article with this id"
+
+
+class BodyTooLarge(MatbaaError):
+    status, code = 413, "body_too_large"
+    message_ar = "حجم الطلب أكبر من الحد المسموح"
+
+
+class UnsupportedMediaType(MatbaaError):
+    status, code = 415, "unsupported_media_type"
+    message_ar = "نوع المحتوى غير مدعوم؛ أرسل application/json"
+    message_en = "send the article as application/json"
+
+
+class ArticleInvalid(MatbaaError):
+    """The article JSON does not satisfy the contract; names the field and why."""
+
+    status, code = 422, "invalid_article"
+
+    def __init__(self, field, reason, message_ar=None):
+        super().__init__(
+            f"field '{field}': {reason}",
+            message_ar or f"الحقل «{field}» غير صالح: {reason}",
+            field=field)
+
+
+class OptionInvalid(MatbaaError):
+    status, code = 422, "invalid_option"
+
+    def __init__(self, name, allowed):
+        super().__init__(
+            f"option '{name}' must be one of: {', '.join(allowed)}",
+            f"قيمة الخيار «{name}» غير صالحة؛ القيم المسموحة: {', '.join(allowed)}",
+            field=name, allowed=list(allowed))
+
+
+class StoreUnavailable(MatbaaError):
+    status, code = 503, "store_unavailable"
+    message_ar, message_en = "مخزن المقالات غير متاح مؤقتاً", "the article store is unavailable"
+
+
+def _http_error(exc):
+    """Werkzeug's own errors (404 route, 405, 413) as our JSON shape."""
+    if exc.code == 413:
+        return BodyTooLarge(
+            "request body is larger than the limit; raise MATBAA_MAX_BODY_BYTES")
+    error = MatbaaError(exc.description or exc.name, _ARABIC_STATUS.get(exc.code))
+    error.status = exc.code
+    error.code = exc.name.lower().replace(" ", "_")
+    return error
+
+
+_ARABIC_STATUS = {
+    400: "طلب غير صالح", 404: "الصفحة غير موجودة", 405: "الطريقة غير مسموحة",
+    406: "الصيغة المطلوبة غير متاحة",
+}
+
+
+def init_app(app):
+    @app.errorhandler(MatbaaError)
+    def handle_matbaa(exc):
+        return jsonify(exc.to_json()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def handle_http(exc):
+        error = _http_error(exc)
+        return jsonify(error.to_json()), error.status
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc):
+        # The cause goes to the log; the client gets a safe, fixed message.
+        log.exception("unhandled error")
+        error = MatbaaError()
+        return jsonify(error.to_json()), 500

@@ -1,0 +1,167 @@
+"""HTTP: the routes, thin wrappers around store and render."""
+
+from urllib.parse import quote
+
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory, url_for
+from werkzeug.exceptions import NotFound
+
+from . import errors
+from .article import parse_article
+from .render import VERSION
+from .template import RenderOptions
+
+bp = Blueprint("matbaa", __name__)
+
+
+def _settings():
+    return current_app.extensions["matbaa.settings"]
+
+
+def _store():
+    return current_app.extensions["matbaa.store"]
+
+
+def _renderer():
+    return current_app.extensions["matbaa.renderer"]
+
+
+def _load(article_id):
+    article = _store().get(article_id)
+    if article is None:
+        raise errors.ArticleNotFound(f"no article with id '{article_id}'")
+    return article
+
+
+def _pdf_response(article, options, etag):
+    result = _renderer().pdf(article, options)
+    response = Response(result.pdf, mimetype="application/pdf")
+    disposition = "attachment" if request.args.get("download") == "1" else "inline"
+    filename = f"{article.file_stem}.pdf"
+    ascii_name = filename.encode("ascii", "ignore").decode() or "article.pdf"
+    response.headers["Content-Disposition"] = (
+        f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}")
+    if result.missing_glyphs:
+        response.headers["X-Matbaa-Missing-Glyphs"] = " ".join(
+            f"U+{ord(c):04X}" for c in result.missing_glyphs)
+    if etag:
+        response.set_etag(etag)
+    return response
+
+
+@bp.get("/articles/<article_id>.pdf")
+def article_pdf(article_id):
+    article = _load(article_id)
+    options = RenderOptions.from_query(request.args, _settings())
+    etag = _renderer().etag(article, options)
+    if etag in request.if_none_match:
+        response = Response(status=304)
+        response.set_etag(etag)
+        return response
+    return _pdf_response(article, options, etag)
+
+
+@bp.get("/articles/<article_id>/print")
+def article_print(article_id):
+    article = _load(article_id)
+    options = RenderOptions.from_query(request.args, _settings())
+    html = _renderer().html(article, options, asset_base=url_for("matbaa.home") + "assets/")
+    return Response(html, mimetype="text/html")
+
+
+@bp.post("/render")
+def render():
+    if not request.is_json:
+        raise errors.UnsupportedMediaType()
+    data = request.get_json(silent=True)
+    if data is None:
+        raise errors.BadRequest()
+    article = parse_article(data, max_chars=_settings().max_article_chars)
+    options = RenderOptions.from_query(request.args, _settings())
+    return _pdf_response(article, options, etag=None)
+
+
+@bp.get("/articles")
+def list_articles():
+    page = _positive_int("page", 1)
+    per_page = min(_positive_int("per_page", 20), 100)
+    articles, total = _store().list(page=page, per_page=per_page)
+    return jsonify({
+        "page": page, "per_page": per_page, "total": total,
+        "items": [{
+            "id": a.id, "title": a.title, "section": a.section,
+            "published_at": a.published_at.isoformat() if a.published_at else None,
+            "revision": a.revision,
+            "pdf": url_for("matbaa.article_pdf", article_id=a.id),
+            "print": url_for("matbaa.article_print", article_id=a.id),
+        } for a in articles],
+    })
+
+
+def _positive_int(name, default):
+    raw = request.args.get(name, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1:
+        raise errors.OptionInvalid(name, ["a whole number from 1"])
+    return value
+
+
+@bp.get("/health")
+def health():
+    checks = {}
+    try:
+        _store().ping()
+        checks["store"] = {"ok": True}
+    except errors.MatbaaError as exc:
+        checks["store"] = {"ok": False, "error": exc.message_en}
+    renderer = _renderer()
+    checks["fonts"] = {"ok": True, "faces": len(renderer.fonts.faces),
+                       "digest": renderer.fonts.digest}
+    templates_ok = (renderer.templates.folder / "article.html").is_file()
+    checks["templates"] = {"ok": templates_ok, "digest": renderer.templates.digest}
+    ok = all(check["ok"] for check in checks.values())
+    return jsonify({"ok": ok, "checks": checks}), 200 if ok else 503
+
+
+@bp.get("/version")
+def version():
+    import weasyprint
+
+    renderer = _renderer()
+    return jsonify({"matbaa": VERSION, "weasyprint": weasyprint.__version__,
+                    "templates": renderer.templates.digest, "fonts": renderer.fonts.digest})
+
+
+@bp.get("/assets/<mount>/<path:filename>")
+def asset(mount, filename):
+    """Fonts and the stylesheet for the browser print view."""
+    renderer = _renderer()
+    folders = {"fonts": renderer.fonts.folder, "print": renderer.templates.folder}
+    if mount not in folders or not filename.endswith((".ttf", ".css")):
+        raise NotFound()
+    return send_from_directory(folders[mount], filename, max_age=86400)
+
+
+@bp.get("/")
+def home():
+    articles, total = _store().list(page=1, per_page=100)
+    rows = "".join(
+        f'<li><a href="{url_for("matbaa.article_print", article_id=a.id)}">{_esc(a.title)}</a>'
+        f' — <a href="{url_for("matbaa.article_pdf", article_id=a.id)}">PDF</a></li>'
+        for a in articles)
+    page = (
+        '<!DOCTYPE html><html lang="ar" dir="rtl"><head><meta charset="utf-8">'
+        "<title>مطبعة · Matbaa</title></head><body>"
+        f"<h1>مطبعة</h1><p>{total} مقال في المخزن.</p><ul>{rows}</ul></body></html>")
+    return Response(page, mimetype="text/html")
+
+
+def _esc(text):
+    from markupsafe import escape
+    return str(escape(text))
+
+
+def init_app(app):
+    app.register_blueprint(bp)

@@ -1,0 +1,122 @@
+"""Render: article + options -> print HTML -> PDF.  The one path HTTP, CLI and jobs use."""
+
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import lxml.html
+
+from .fonts import FontSet, describe_char
+from .template import RenderOptions, Templates
+
+log = logging.getLogger(__name__)
+
+try:
+    VERSION = version("matbaa")
+except PackageNotFoundError:  # running from a checkout that was not installed
+    VERSION = "0.0.0+unknown"
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    pdf: bytes
+    missing_glyphs: tuple
+
+
+def isolate_fontconfig(fonts_dir, cache_dir):
+    """Point fontconfig at our fonts only, before WeasyPrint loads it.
+
+    Pango falls back to any system font for a character our fonts lack; with
+    no system fonts visible, such a character cannot silently print in a
+    foreign face: the coverage guard reports it instead.  This is process-wide
+    on purpose: one renderer per process.
+    """
+    if os.environ.get("MATBAA_FONTCONFIG_ISOLATED") == str(fonts_dir):
+        return
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    conf = Path(cache_dir) / "fonts.conf"
+    conf.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
+        f"<fontconfig><dir>{escape(str(fonts_dir))}</dir>"
+        f"<cachedir>{escape(str(cache_dir))}</cachedir></fontconfig>\n", encoding="utf-8")
+    os.environ["FONTCONFIG_FILE"] = str(conf)
+    os.environ["MATBAA_FONTCONFIG_ISOLATED"] = str(fonts_dir)
+
+
+class Renderer:
+    """Everything a render needs, built once per process and reused."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.fonts = FontSet(settings.fonts_dir)
+        self.font_report = self.fonts.check()
+        self.templates = Templates(settings.templates_dir)
+        isolate_fontconfig(settings.fonts_dir.resolve(),
+                           Path(tempfile.gettempdir()) / f"matbaa-fontconfig-{os.getuid()}")
+        # Imported here, after fontconfig is isolated: WeasyPrint reads the
+        # fontconfig configuration when it is first imported.
+        from weasyprint import CSS
+        from weasyprint.text.fonts import FontConfiguration
+
+        from .fetch import ASSET_ORIGIN, Fetcher
+
+        self.asset_origin = ASSET_ORIGIN
+        self.fetcher = Fetcher({"fonts": settings.fonts_dir,
+                                "print": self.templates.folder})
+        # One FontConfiguration per process: a new one per render leaks memory,
+        # and registering @font-face once here makes every render reuse it.
+        self.font_config = FontConfiguration()
+        self.stylesheet = CSS(
+            string=self.fonts.font_face_css(f"{ASSET_ORIGIN}fonts/")
+            + self.templates.stylesheet,
+            base_url=f"{ASSET_ORIGIN}print/", url_fetcher=self.fetcher,
+            font_config=self.font_config)
+        self.assets_digest = hashlib.sha256(
+            f"{self.templates.digest}:{self.fonts.digest}:{VERSION}".encode()).hexdigest()[:16]
+        # WeasyPrint documents are not safe to build from several threads at once.
+        self._lock = threading.Lock()
+
+    def html(self, article, options=None, *, asset_base=None):
+        """The print HTML; with ``asset_base`` it links the stylesheet and fonts for a browser."""
+        options = options or self.default_options()
+        if asset_base is None:
+            return self.templates.article_html(
+                article, options, self.settings.site_name, font_css="")
+        return self.templates.article_html(
+            article, options, self.settings.site_name,
+            font_css=self.fonts.font_face_css(f"{asset_base}fonts/"),
+            stylesheet_href=f"{asset_base}print/print.css")
+
+    def pdf(self, article, options=None):
+        """Render ``article`` to PDF bytes, reporting characters no bundled font covers."""
+        from weasyprint import HTML
+
+        options = options or self.default_options()
+        document_html = self.html(article, options)
+        missing = tuple(self.fonts.missing(_text_of(document_html)))
+        if missing:
+            log.warning("article %s has characters no bundled font covers: %s",
+                        article.id, ", ".join(describe_char(c) for c in missing))
+        with self._lock:
+            pdf = HTML(string=document_html, base_url=self.asset_origin,
+                       url_fetcher=self.fetcher).write_pdf(
+                stylesheets=[self.stylesheet], font_config=self.font_config)
+        return RenderResult(pdf=pdf, missing_glyphs=missing)
+
+    def default_options(self):
+        return RenderOptions(paper=self.settings.paper, digits=self.settings.digits)
+
+    def etag(self, article, options):
+        """Changes with the article's revision, the options, templates, fonts and version."""
+        key = f"{article.revision}:{options.key}:{self.assets_digest}"
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _text_of(document_html):
+    return lxml.html.document_fromstring(document_html).text_content()

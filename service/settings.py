@@ -1,0 +1,99 @@
+"""Settings: every knob of the service, declared once, read from ``MATBAA_*``."""
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A ``MATBAA_*`` variable holds a value that cannot be used."""
+
+
+def _setting(default, help, **kwargs):
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Service settings; ``Settings.from_env()`` reads each from ``MATBAA_<NAME>``."""
+
+    data_dir: Path = _setting(
+        PROJECT_ROOT / "var", "Folder for the SQLite store and other local state.")
+    database_url: str = _setting(
+        "", "SQLAlchemy URL of the article store; empty means an SQLite file in DATA_DIR.")
+    site_name: str = _setting(
+        "مطبعة", "Site name printed on articles that do not name their own site.")
+    digits: str = _setting(
+        "arab", "Digits for page numbers and dates: 'arab' (٣) or 'latn' (3).",
+        choices=("arab", "latn"))
+    paper: str = _setting(
+        "a4", "Default paper size: a4, a5 or letter.", choices=("a4", "a5", "letter"))
+    max_body_bytes: int = _setting(
+        2 * 1024 * 1024, "Largest request body accepted, in bytes.")
+    max_article_chars: int = _setting(
+        1_000_000, "Largest article (title plus body HTML), in characters.")
+    fonts_dir: Path = _setting(
+        PROJECT_ROOT / "fonts", "Folder holding the bundled fonts and manifest.json.")
+    templates_dir: Path = _setting(
+        PROJECT_ROOT / "templates", "Folder holding the print/ templates.")
+    shared_dir: Path = _setting(
+        PROJECT_ROOT.parent / "shared",
+        "Read-only corpus used by the corpus tests (articles, pages, W3C cases).")
+    log_level: str = _setting("INFO", "Python logging level.")
+
+    @property
+    def store_url(self):
+        return self.database_url or f"sqlite:///{self.data_dir / 'matbaa.sqlite3'}"
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides):
+        """Build settings from ``MATBAA_*`` variables; ``overrides`` win."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            name = f"MATBAA_{f.name.upper()}"
+            if f.name in overrides or name not in environ:
+                continue
+            values[f.name] = _convert(f, environ[name], name)
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def replace(self, **changes):
+        new = dataclasses.replace(self, **changes)
+        new.validate()
+        return new
+
+    def validate(self):
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise SettingsError(
+                    f"MATBAA_{f.name.upper()} must be one of {', '.join(choices)}")
+            if f.type is int and getattr(self, f.name) <= 0:
+                raise SettingsError(f"MATBAA_{f.name.upper()} must be a positive number")
+
+
+def _convert(f, raw, name):
+    kind = f.type
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is Path:
+            return Path(raw).expanduser()
+        return raw
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def describe():
+    """Yield (variable, default, help) for every setting, for docs and ``--help``."""
+    for f in fields(Settings):
+        default = f.default
+        if isinstance(default, Path):
+            default = os.path.relpath(default, PROJECT_ROOT)
+        yield f"MATBAA_{f.name.upper()}", default, f.metadata["help"]

@@ -1,0 +1,116 @@
+"""Store: articles kept by SQLAlchemy (an SQLite file by default), with revisions."""
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import DateTime, String, Text, create_engine, event, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from .article import Article
+from .errors import StoreUnavailable
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ArticleRow(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    section: Mapped[str | None] = mapped_column(String(200), index=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    revision: Mapped[str] = mapped_column(String(64))
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    """Article storage; every method is one transaction."""
+
+    def __init__(self, url):
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            Base.metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"cannot open the article store: {exc.__class__.__name__}")
+
+    def upsert(self, article):
+        """Insert or update ``article``; return 'created', 'updated' or 'unchanged'."""
+        revision = article.revision
+        with self._session() as session:
+            row = session.get(ArticleRow, article.id)
+            if row is not None and row.revision == revision:
+                return "unchanged"
+            outcome = "updated" if row else "created"
+            if row is None:
+                row = ArticleRow(id=article.id, created_at=_now())
+                session.add(row)
+            row.title = article.title
+            row.section = article.section
+            row.published_at = article.published_at
+            row.revision = revision
+            row.data = json.dumps(article.to_json(), ensure_ascii=False)
+            row.updated_at = _now()
+            session.commit()
+            return outcome
+
+    def upsert_many(self, articles):
+        """Upsert several articles; return a count per outcome."""
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        for article in articles:
+            counts[self.upsert(article)] += 1
+        return counts
+
+    def get(self, article_id):
+        with self._session() as session:
+            row = session.get(ArticleRow, article_id)
+            return None if row is None else Article.model_validate_json(row.data)
+
+    def list(self, page=1, per_page=20):
+        """Return (articles on this page, total count), newest first."""
+        with self._session() as session:
+            total = session.scalar(select(func.count()).select_from(ArticleRow))
+            rows = session.scalars(
+                select(ArticleRow)
+                .order_by(ArticleRow.published_at.desc().nulls_last(), ArticleRow.id)
+                .offset((page - 1) * per_page).limit(per_page)).all()
+            return [Article.model_validate_json(r.data) for r in rows], total
+
+    def ping(self):
+        with self._session() as session:
+            session.execute(select(1))
+
+    def _session(self):
+        return _GuardedSession(self.engine)
+
+
+class _GuardedSession(Session):
+    """A session whose database errors become StoreUnavailable (503), rolled back."""
+
+    def __exit__(self, kind, exc, tb):
+        super().__exit__(kind, exc, tb)
+        if isinstance(exc, SQLAlchemyError):
+            raise StoreUnavailable(
+                f"article store error: {exc.__class__.__name__}") from exc
+
+
+def _sqlite_pragmas(connection, _record):
+    # WAL lets readers go on while an import writes; a busy timeout rides out
+    # short locks held by another process instead of failing at once.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

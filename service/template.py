@@ -1,0 +1,123 @@
+"""Template: an article and its options become the print HTML (Jinja2, right to left)."""
+
+import hashlib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import segno
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from .errors import OptionInvalid
+from .sanitize import clean_body, paragraphs_to_html
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+PAPER_SIZES = {"a4": "A4", "a5": "A5", "letter": "letter"}
+STYLESHEET = "print.css"
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Per-request choices; the same object for HTTP, CLI and jobs."""
+
+    paper: str = "a4"
+    digits: str = "arab"
+
+    ALLOWED = {"paper": tuple(PAPER_SIZES), "digits": ("arab", "latn")}
+
+    @classmethod
+    def from_query(cls, args, settings):
+        """Read options from query parameters, defaulting to the settings."""
+        values = {"paper": settings.paper, "digits": settings.digits}
+        for name, allowed in cls.ALLOWED.items():
+            if name in args:
+                value = args.get(name, "").strip().lower()
+                if value not in allowed:
+                    raise OptionInvalid(name, allowed)
+                values[name] = value
+        return cls(**values)
+
+    @property
+    def key(self):
+        return ",".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
+
+
+def digits(text, system):
+    return text.translate(ARABIC_INDIC) if system == "arab" else text
+
+
+class Templates:
+    """The print templates, loaded once per process."""
+
+    def __init__(self, templates_dir):
+        self.folder = Path(templates_dir) / "print"
+        self.env = Environment(
+            loader=FileSystemLoader(self.folder), autoescape=select_autoescape(),
+            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        self.article_template = self.env.get_template("article.html")
+        self.stylesheet = (self.folder / STYLESHEET).read_text(encoding="utf-8")
+
+    @property
+    def digest(self):
+        h = hashlib.sha256()
+        for path in sorted(self.folder.rglob("*")):
+            if path.is_file():
+                h.update(path.name.encode() + path.read_bytes())
+        return h.hexdigest()[:16]
+
+    def article_html(self, article, options, site_name, *, font_css, stylesheet_href=None):
+        """Return the print HTML of ``article``.
+
+        For WeasyPrint the stylesheet is given separately (parsed once per
+        process), so ``stylesheet_href`` is only set for the browser view.
+        """
+        body_source = article.body_html or paragraphs_to_html(article.paragraphs or [])
+        body, links = clean_body(body_source)
+        locale = _locale(article.lang)
+        lead = article.lead_image
+        context = {
+            "article": article,
+            "dir": article.direction,
+            "site": article.site or site_name,
+            "section": article.section or (article.categories[0] if article.categories else ""),
+            "published": _date(article.published_at, locale, options.digits),
+            "updated": _date(article.updated_at, locale, options.digits)
+            if article.updated_at and article.updated_at != article.published_at else "",
+            "body": Markup(body),
+            "links": links,
+            "lead_src": lead.src if lead and lead.src.startswith("data:image/") else None,
+            "qr": _qr(article.url) if article.url else None,
+            "page_css": Markup(_page_css(options)),
+            "font_css": Markup(font_css),
+            "stylesheet_href": stylesheet_href,
+            "digits_class": f"digits-{options.digits}",
+        }
+        return self.article_template.render(context)
+
+
+def _locale(lang):
+    try:
+        return Locale.parse(lang.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse("ar")
+
+
+def _date(value, locale, system):
+    if value is None:
+        return ""
+    return digits(format_date(value.date(), "d MMMM y", locale=locale), system)
+
+
+def _qr(url):
+    return segno.make(url, error="m").svg_data_uri(scale=4, border=0, light=None)
+
+
+def _page_css(options):
+    """The @page rules that depend on options (page rules cannot use classes)."""
+    style = "arabic-indic" if options.digits == "arab" else "decimal"
+    return (
+        f"@page {{ size: {PAPER_SIZES[options.paper]}; "
+        f'@bottom-center {{ content: "صفحة " counter(page, {style}) " من " '
+        f"counter(pages, {style}); }} }}\n")
