@@ -13,14 +13,18 @@ from and its sha256, and is what the service checks at start-up.
 """
 
 import argparse
+import copy
 import hashlib
 import json
 import subprocess
+import unicodedata
 import tempfile
 from pathlib import Path
 
 from fontTools import subset
+from fontTools.otlLib.builder import buildLookup, buildSingleSubstSubtable
 from fontTools.ttLib import TTFont
+from fontTools.ttLib.tables import otTables
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = "fonts-noto-core"
@@ -97,6 +101,58 @@ def ofl_text(copyright_file):
     return "SIL Open Font License, Version 1.1\n\n" + "\n".join(text).strip() + "\n"
 
 
+# Bidi classes of characters that take the direction of the text around them.
+NEUTRAL_BIDI = {"WS", "ON", "ES", "ET", "CS", "S"}
+
+
+def add_ltr_variants(font):
+    """Give every direction-neutral glyph (space, punctuation) a twin used in left-to-right runs.
+
+    HarfBuzz applies the ``ltra`` feature to left-to-right runs only, so after
+    this a space or a comma inside a Latin name or a number is a different
+    glyph from one between Arabic words.  Text extractors need to know which
+    is which (service/textlayer.py), and a PDF maps text per glyph, not per
+    occurrence.  The twins are identical copies: nothing changes on paper.
+    """
+    cmap = font.getBestCmap()
+    twins = {}
+    for codepoint, name in sorted(cmap.items()):
+        if unicodedata.bidirectional(chr(codepoint)) in NEUTRAL_BIDI and name not in twins:
+            twins[name] = f"{name}.ltr"
+    glyf, hmtx = font["glyf"], font["hmtx"]
+    order = font.getGlyphOrder() + sorted(twins.values())
+    for name, twin in twins.items():
+        glyf.glyphs[twin] = copy.deepcopy(glyf[name])
+        hmtx.metrics[twin] = hmtx.metrics[name]
+    font.setGlyphOrder(order)
+    glyf.glyphOrder = order
+    if "GDEF" in font and font["GDEF"].table.GlyphClassDef:
+        classes = font["GDEF"].table.GlyphClassDef.classDefs
+        for name, twin in twins.items():
+            if name in classes:
+                classes[twin] = classes[name]
+
+    gsub = font["GSUB"].table
+    gsub.LookupList.Lookup.append(buildLookup([buildSingleSubstSubtable(twins)]))
+    gsub.LookupList.LookupCount = len(gsub.LookupList.Lookup)
+    record = otTables.FeatureRecord()
+    record.FeatureTag = "ltra"
+    record.Feature = otTables.Feature()
+    record.Feature.FeatureParams = None
+    record.Feature.LookupListIndex = [gsub.LookupList.LookupCount - 1]
+    record.Feature.LookupCount = 1
+    gsub.FeatureList.FeatureRecord.append(record)
+    gsub.FeatureList.FeatureCount = len(gsub.FeatureList.FeatureRecord)
+    feature_index = gsub.FeatureList.FeatureCount - 1
+    for script_record in gsub.ScriptList.ScriptRecord:
+        script = script_record.Script
+        for langsys in [script.DefaultLangSys] + [r.LangSys for r in script.LangSysRecord]:
+            if langsys is not None:
+                langsys.FeatureIndex.append(feature_index)
+                langsys.FeatureCount = len(langsys.FeatureIndex)
+    return len(twins)
+
+
 def build_one(source, target, ranges):
     """Subset one upstream font; the upstream timestamps keep the output byte-identical."""
     options = subset.Options()
@@ -112,6 +168,7 @@ def build_one(source, target, ranges):
     unicodes = [cp for lo, hi in ranges for cp in range(lo, hi + 1)]
     subsetter.populate(unicodes=unicodes)
     subsetter.subset(font)
+    add_ltr_variants(font)
     font.save(target, reorderTables=True)
 
 

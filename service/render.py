@@ -64,7 +64,10 @@ class Renderer:
         from weasyprint import CSS
         from weasyprint.text.fonts import FontConfiguration
 
+        from . import textlayer
         from .fetch import ASSET_ORIGIN, Fetcher
+
+        textlayer.install()
 
         self.asset_origin = ASSET_ORIGIN
         self.fetcher = Fetcher({"fonts": settings.fonts_dir,

@@ -15,6 +15,8 @@ from .sanitize import clean_body, paragraphs_to_html
 BIDI_CONTROLS = dict.fromkeys(map(ord, "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e"
                                       "\u2066\u2067\u2068\u2069"))
 _WORD = re.compile(r"\w+")
+BLOCK_TAGS = ("p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "td", "th", "caption",
+              "blockquote", "div", "figcaption", "tr", "br", "dt", "dd", "pre")
 
 
 class VerifyError(RuntimeError):
@@ -22,9 +24,14 @@ class VerifyError(RuntimeError):
 
 
 def normalize(text):
-    """NFKC, no bidi controls, no tatweel, no joiners: the form words are compared in."""
+    """NFKC, no bidi controls, tatweel, joiners or marks: the form words are compared in.
+
+    Tashkeel is left out of the comparison (search engines ignore it too);
+    ``marks`` counts whether it survived.
+    """
     text = unicodedata.normalize("NFKC", text.translate(BIDI_CONTROLS))
-    return text.replace("\u0640", "").replace("\u200d", "").replace("\u200c", "")
+    text = text.replace("\u0640", "").replace("\u200d", "").replace("\u200c", "")
+    return "".join(c for c in text if unicodedata.category(c) not in {"Mn", "Me"})
 
 
 def words(text):
@@ -45,8 +52,13 @@ def article_text(article):
     """The article's printed words, in reading order: headline, then the body."""
     body_source = article.body_html or paragraphs_to_html(article.paragraphs or [])
     body, _links = clean_body(body_source)
-    body_text = lxml.html.fragment_fromstring(body, create_parent="div").text_content() \
-        if body else ""
+    body_text = ""
+    if body:
+        root = lxml.html.fragment_fromstring(body, create_parent="div")
+        # Cells, items and paragraphs are separate words even with no space between.
+        for element in root.iter(*BLOCK_TAGS):
+            element.tail = "\n" + (element.tail or "")
+        body_text = root.text_content()
     return "\n".join(filter(None, [article.title, article.subtitle, body_text]))
 
 
