@@ -69,8 +69,11 @@ class FontSet:
 
     @cached_property
     def cmaps(self):
-        return {face.file: frozenset(TTFont(self.folder / face.file, lazy=True).getBestCmap())
-                for face in self.faces}
+        cmaps = {}
+        for face in self.faces:
+            with TTFont(self.folder / face.file, lazy=True) as font:
+                cmaps[face.file] = frozenset(font.getBestCmap())
+        return cmaps
 
     @cached_property
     def covered(self):

@@ -1,0 +1,155 @@
+import io
+import json
+from urllib.parse import unquote
+
+import pytest
+from pypdf import PdfReader
+
+from .conftest import sample
+
+SEED = "kuwait-coalition-meeting"
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.data[:300]
+    assert response.mimetype == "application/json"
+    error = response.get_json()["error"]
+    assert error["code"] == code
+    assert error["message_ar"] and error["message_en"]
+    assert "Traceback" not in response.get_data(as_text=True)
+    return error
+
+
+def test_route_table(app):
+    routes = sorted((rule.rule, ",".join(sorted(rule.methods - {"HEAD", "OPTIONS"})))
+                    for rule in app.url_map.iter_rules())
+    assert routes == [
+        ("/", "GET"),
+        ("/articles", "GET"),
+        ("/articles/<article_id>.pdf", "GET"),
+        ("/articles/<article_id>/print", "GET"),
+        ("/assets/<mount>/<path:filename>", "GET"),
+        ("/health", "GET"),
+        ("/render", "POST"),
+        ("/version", "GET"),
+    ]
+
+
+def test_article_pdf(client, loaded_store):
+    response = client.get(f"/articles/{SEED}.pdf")
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    assert response.headers["Content-Disposition"].startswith("inline;")
+    assert "filename*=UTF-8''kuwait-coalition-meeting.pdf" in response.headers["Content-Disposition"]
+    assert response.headers["ETag"]
+    assert len(PdfReader(io.BytesIO(response.data)).pages) >= 1
+
+
+def test_download_and_arabic_file_name(client, store):
+    from service.article import parse_article
+
+    store.upsert(parse_article({"id": "a1", "title": "عنوان عربي", "body_html": "<p>نص</p>"}))
+    response = client.get("/articles/a1.pdf?download=1")
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert unquote(disposition.split("filename*=UTF-8''")[1]) == "عنوان-عربي.pdf"
+
+
+def test_etag_gives_304_and_changes_with_the_article(client, loaded_store):
+    from service.article import parse_article
+
+    etag = client.get(f"/articles/{SEED}.pdf").headers["ETag"]
+    again = client.get(f"/articles/{SEED}.pdf", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and not again.data
+    assert client.get(f"/articles/{SEED}.pdf?digits=latn").headers["ETag"] != etag
+    loaded_store.upsert(parse_article({**sample(SEED), "title": "عنوان محدث"}))
+    changed = client.get(f"/articles/{SEED}.pdf", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def test_print_view_is_the_same_template_as_html(client, loaded_store):
+    response = client.get(f"/articles/{SEED}/print")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert 'dir="rtl"' in html and "الوطن العربي" in html
+    for asset in ("/assets/print/print.css", "/assets/fonts/MatbaaNaskh-Regular.ttf"):
+        with client.get(asset) as response:
+            assert response.status_code == 200 and response.data
+
+
+@pytest.mark.parametrize("path", ["/assets/fonts/manifest.json", "/assets/fonts/../../pyproject.toml",
+                                  "/assets/etc/passwd", "/assets/print/article.html"])
+def test_assets_serve_only_fonts_and_stylesheet(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_render_posted_article_stores_nothing(client, store):
+    response = client.post("/render", json=sample(SEED))
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert PdfReader(io.BytesIO(response.data)).pages
+    assert store.list()[1] == 0
+
+
+def test_unknown_article_is_404(client):
+    assert_error(client.get("/articles/nope.pdf"), 404, "article_not_found")
+    assert_error(client.get("/articles/nope/print"), 404, "article_not_found")
+
+
+def test_unknown_route_is_json_404(client):
+    assert_error(client.get("/nothing/here"), 404, "not_found")
+
+
+def test_malformed_json_is_400(client, store):
+    assert_error(client.post("/render", data="{not json", content_type="application/json"),
+                 400, "malformed_json")
+
+
+def test_wrong_content_type_is_415(client):
+    assert_error(client.post("/render", data=json.dumps(sample(SEED)), content_type="text/plain"),
+                 415, "unsupported_media_type")
+
+
+def test_body_over_limit_is_413_naming_the_setting(app, client):
+    limit = app.extensions["matbaa.settings"].max_body_bytes
+    big = {"id": "big", "title": "عنوان", "body_html": "<p>" + "ا" * limit + "</p>"}
+    error = assert_error(client.post("/render", json=big), 413, "body_too_large")
+    assert "MATBAA_MAX_BODY_BYTES" in error["message_en"]
+
+
+def test_invalid_article_is_422_naming_the_field(client, store):
+    error = assert_error(client.post("/render", json={"id": "x", "body_html": "<p>نص</p>"}),
+                         422, "invalid_article")
+    assert error["field"] == "title"
+    assert store.list()[1] == 0
+
+
+def test_invalid_option_is_422_naming_allowed_values(client, loaded_store):
+    error = assert_error(client.get(f"/articles/{SEED}.pdf?paper=a3"), 422, "invalid_option")
+    assert error["allowed"] == ["a4", "a5", "letter"]
+
+
+def test_list_articles_paginated(client, loaded_store):
+    data = client.get("/articles?per_page=2").get_json()
+    assert data["total"] == 3 and len(data["items"]) == 2
+    assert data["items"][0]["pdf"] == "/articles/nova-digital-archive-platform.pdf"
+    assert_error(client.get("/articles?page=0"), 422, "invalid_option")
+
+
+def test_health_and_version(client):
+    health = client.get("/health").get_json()
+    assert health["ok"] and set(health["checks"]) == {"store", "fonts", "templates"}
+    version = client.get("/version").get_json()
+    assert version["matbaa"] and version["weasyprint"].startswith("70")
+
+
+def test_home_lists_articles(client, loaded_store):
+    html = client.get("/").get_data(as_text=True)
+    assert "/articles/kuwait-coalition-meeting/print" in html
+
+
+def test_internal_errors_hide_details(app, client, monkeypatch):
+    renderer = app.extensions["matbaa.renderer"]
+    monkeypatch.setattr(renderer, "pdf", lambda *a, **k: 1 / 0)
+    response = client.post("/render", json=sample(SEED))
+    error = assert_error(response, 500, "internal_error")
+    assert "ZeroDivision" not in json.dumps(error)

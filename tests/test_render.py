@@ -1,0 +1,135 @@
+import io
+import re
+import subprocess
+
+import pytest
+from pypdf import PdfReader
+
+from service.article import parse_article
+from service.template import RenderOptions
+from service.verify import article_text, score_words
+
+from .conftest import pdffonts, pdftotext, sample
+
+SAMPLES = ["kuwait-coalition-meeting", "arabic-printing-history", "nova-digital-archive-platform"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """Each sample rendered once: (article, pdf bytes)."""
+    from service.render import Renderer
+    from service.settings import Settings
+
+    renderer = Renderer(Settings.from_env())
+    return {name: (article := parse_article(sample(name)), renderer.pdf(article).pdf)
+            for name in SAMPLES}
+
+
+@pytest.mark.parametrize("name, pages", [
+    ("kuwait-coalition-meeting", (1, 3)), ("arabic-printing-history", (6, 9)),
+    ("nova-digital-archive-platform", (1, 3)),
+])
+def test_pdf_opens_with_sane_page_count_and_metadata(rendered, name, pages):
+    article, pdf = rendered[name]
+    reader = PdfReader(io.BytesIO(pdf))
+    assert pages[0] <= len(reader.pages) <= pages[1]
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width) * 25.4 / 72), round(float(box.height) * 25.4 / 72)) == (210, 297)
+    assert reader.metadata.title.startswith(article.title)
+    assert reader.metadata.author == article.author
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_every_font_is_bundled_embedded_and_subset(rendered, name, tmp_path):
+    fonts = pdffonts(rendered[name][1], tmp_path)
+    assert fonts
+    for font in fonts:
+        assert font["emb"] == "yes" and font["sub"] == "yes" and font["uni"] == "yes", font
+        # "ABCDEF+" marks a subset; every face must be one of ours, never a system font.
+        assert re.fullmatch(r"[A-Z]{6}\+Matbaa-[A-Za-z-]+", font["name"]), font
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_text_layer_gives_back_the_article_in_order(rendered, name, tmp_path):
+    article, pdf = rendered[name]
+    score = score_words(article_text(article), pdftotext(pdf, tmp_path))
+    assert score.ratio >= 0.99, (score.ratio, score.missing[:20])
+
+
+def test_seed_shaped_article_reads_back_exactly(rendered, tmp_path):
+    article, pdf = rendered["kuwait-coalition-meeting"]
+    text = pdftotext(pdf, tmp_path)
+    score = score_words(article_text(article), text)
+    assert score.in_order == score.expected, score.missing
+    # The cases that read back wrong without service/textlayer.py.
+    plain = re.sub("[\u200e\u200f\u202a-\u202e]", "", text)
+    assert "العبدالله" in plain and "اهلل" not in plain
+    assert "مجلس الأمن الدولي 2253 الذي" in plain
+    assert "(John McAllister)" in plain
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_no_site_chrome_in_the_pdf(rendered, name, tmp_path):
+    text = pdftotext(rendered[name][1], tmp_path)
+    for chrome in ("Print Friendly", "image_pdf", "image_print", "اضف تعليق", "إرسال"):
+        assert chrome not in text
+
+
+def test_page_numbers_in_arabic_indic_digits(rendered, tmp_path):
+    text = pdftotext(rendered["arabic-printing-history"][1], tmp_path)
+    plain = re.sub("[\u200e\u200f\u202a-\u202e]", "", text)
+    pages = len(PdfReader(io.BytesIO(rendered["arabic-printing-history"][1])).pages)
+    last = str(pages).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert f"صفحة ١ من {last}" in plain
+    assert f"صفحة {last} من {last}" in plain
+
+
+def test_running_header_has_site_section_and_headline_from_page_two(rendered, tmp_path):
+    article, pdf = rendered["arabic-printing-history"]
+    reader = PdfReader(io.BytesIO(pdf))
+    first = pdftotext(pdf, tmp_path, "-f", "1", "-l", "1")
+    second = pdftotext(pdf, tmp_path, "-f", "2", "-l", "2")
+    strip = lambda s: re.sub("[\u200e\u200f\u202a-\u202e]", "", s)
+    assert "الوطن العربي · ثقافة" in strip(second)
+    assert strip(second).count("خمسة قرون من الحبر والرصاص") == 1   # header only
+    assert strip(first).count("خمسة قرون من الحبر والرصاص") == 1    # the title only
+    assert len(reader.pages) >= 2
+
+
+def test_latin_digits_and_paper_option(renderer, tmp_path):
+    article = parse_article(sample("kuwait-coalition-meeting"))
+    pdf = renderer.pdf(article, RenderOptions(paper="letter", digits="latn")).pdf
+    box = PdfReader(io.BytesIO(pdf)).pages[0].mediabox
+    assert (round(float(box.width)), round(float(box.height))) == (612, 792)
+    text = re.sub("[\u200e\u200f\u202a-\u202e]", "", pdftotext(pdf, tmp_path))
+    assert "صفحة 1 من" in text and "10 مايو 2016" in text
+
+
+def test_missing_glyphs_are_reported_not_hidden(renderer, caplog):
+    article = parse_article({"id": "x", "title": "عنوان", "body_html": "<p>سلام ሰላም</p>"})
+    result = renderer.pdf(article)
+    assert result.missing_glyphs == tuple(sorted("ሰላም"))
+    assert "no bundled font covers" in caplog.text
+    # Pango's own notice of the .notdef boxes is expected here, and only here.
+    for record in caplog.records:
+        record.expected = True
+
+
+def _gray_page(pdf, tmp_path, page=1, dpi=40):
+    """(width, height, 8-bit gray pixels) of one page, rasterised by pdftoppm."""
+    path = tmp_path / "page.pdf"
+    path.write_bytes(pdf)
+    pgm = subprocess.run(["pdftoppm", "-gray", "-r", str(dpi), "-f", str(page), "-l", str(page),
+                          str(path)], check=True, capture_output=True).stdout
+    header = re.match(rb"P5\s+(\d+)\s+(\d+)\s+\d+\s", pgm)
+    return int(header[1]), int(header[2]), pgm[header.end():]
+
+
+def test_short_lines_start_at_the_right(renderer, tmp_path):
+    """Right-to-left layout, checked on pixels: a short paragraph's ink sits at the right margin."""
+    article = parse_article({"id": "x", "title": "ع", "body_html": "<p>كلمة</p>" * 20})
+    width, height, pixels = _gray_page(renderer.pdf(article).pdf, tmp_path)
+    rows = range(height // 2, height * 3 // 4)   # body area, below the title block
+    dark = [x for y in rows for x in range(width) if pixels[y * width + x] < 128]
+    assert dark, "no ink in the body area"
+    assert min(dark) > width * 0.6, "short lines should hug the right margin"

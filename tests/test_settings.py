@@ -1,0 +1,34 @@
+from pathlib import Path
+
+import pytest
+
+from service.settings import Settings, SettingsError, describe
+
+
+def test_reads_matbaa_variables():
+    settings = Settings.from_env({"MATBAA_DIGITS": "latn", "MATBAA_MAX_BODY_BYTES": "1000",
+                                  "MATBAA_DATA_DIR": "/srv/matbaa"})
+    assert settings.digits == "latn"
+    assert settings.max_body_bytes == 1000
+    assert settings.data_dir == Path("/srv/matbaa")
+    assert settings.store_url == "sqlite:////srv/matbaa/matbaa.sqlite3"
+
+
+def test_database_url_wins_over_data_dir():
+    settings = Settings.from_env({"MATBAA_DATABASE_URL": "postgresql://db/matbaa"})
+    assert settings.store_url == "postgresql://db/matbaa"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("MATBAA_DIGITS", "roman"), ("MATBAA_MAX_BODY_BYTES", "lots"),
+    ("MATBAA_MAX_BODY_BYTES", "0"), ("MATBAA_PAPER", "a3"),
+])
+def test_bad_values_name_the_variable(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for variable, _default, _help in describe():
+        assert f"`{variable}`" in readme, f"{variable} is missing from README.md"

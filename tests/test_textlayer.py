@@ -1,0 +1,21 @@
+from service.textlayer import LRM, RLM, assign
+
+
+def test_single_letter_and_ligature():
+    assert assign([(10, 500)], "ب", rtl=True) == [(10, "ب")]
+    assert assign([(11, 900)], "لله", rtl=True) == [(11, "هلل")]
+    assert assign([(12, 600)], "fi", rtl=False) == [(12, "fi")]
+
+
+def test_neutrals_carry_their_direction():
+    assert assign([(3, 250)], " ", rtl=True) == [(3, f"{RLM} {RLM}")]
+    assert assign([(4, 250)], "%", rtl=False) == [(4, f"{LRM}%{LRM}")]
+
+
+def test_base_and_mark_are_split():
+    # In a right-to-left run the mark glyph comes first (visual order).
+    assert assign([(20, 0), (21, 300)], "اً", rtl=True) == [(21, "ا"), (20, "")]
+
+
+def test_uncertain_clusters_are_left_alone():
+    assert assign([(1, 300), (2, 300)], "اً", rtl=True) == []
