@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from .errors import OptionInvalid
+from .normalize import isolate_addresses, normalize_body
 from .sanitize import clean_body, paragraphs_to_html
 
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
@@ -56,6 +57,7 @@ class Templates:
         self.env = Environment(
             loader=FileSystemLoader(self.folder), autoescape=select_autoescape(),
             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        self.env.filters["ltr"] = isolate_addresses
         self.article_template = self.env.get_template("article.html")
         self.stylesheet = (self.folder / STYLESHEET).read_text(encoding="utf-8")
 
@@ -75,6 +77,7 @@ class Templates:
         """
         body_source = article.body_html or paragraphs_to_html(article.paragraphs or [])
         body, links = clean_body(body_source)
+        body = normalize_body(body)
         locale = _locale(article.lang)
         lead = article.lead_image
         context = {

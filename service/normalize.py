@@ -1,0 +1,80 @@
+"""Normalize: article HTML prepared for right-to-left typesetting.
+
+Runs after sanitize.  Addresses (URLs, e-mail) inside Arabic text become
+``<span class="address">`` isolated as left-to-right with Unicode isolates
+(LRI … PDI): without that the bidi algorithm moves their trailing
+punctuation, and a line break inside one sends "://" to the other end of the
+line.  WeasyPrint ignores the CSS ``unicode-bidi`` property, so the isolates go
+into the text itself; they are invisible and never drawn.  The block holding
+an address is marked ``has-address`` and not justified: an address is one long
+word, and justifying around it leaves gaps so wide that text extractors split
+the line in two.
+"""
+
+import re
+
+import lxml.html
+
+LRI, PDI = "\u2066", "\u2069"
+# An address ends before trailing punctuation that belongs to the sentence.
+ADDRESS = re.compile(
+    r"(?:https?://|www\.)[^\s<>\"«»]+[^\s<>\"«».,;:!?()\[\]،؛؟]"
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def isolate_addresses(text):
+    """Wrap every URL and e-mail address of ``text`` in LRI … PDI."""
+    return ADDRESS.sub(lambda m: f"{LRI}{m.group(0)}{PDI}", text)
+
+
+def normalize_body(body_html):
+    """Apply the right-to-left normalisations to sanitized body HTML."""
+    if not body_html or not ADDRESS.search(body_html):
+        return body_html
+    root = lxml.html.fragment_fromstring(body_html, create_parent="div")
+    for element in list(root.iter()):
+        if element.tag == "a" or element.getparent() is not None and element.getparent().tag == "a":
+            continue
+        if element.text and ADDRESS.search(element.text):
+            element.text, *spans = _pieces(element.text)
+            for index, span in enumerate(spans):
+                element.insert(index, span)
+            _mark_block(element)
+        if element is not root and element.tail and ADDRESS.search(element.tail):
+            element.tail, *spans = _pieces(element.tail)
+            anchor = element
+            for span in spans:
+                anchor.addnext(span)
+                anchor = span
+            _mark_block(element.getparent())
+    return (root.text or "") + "".join(
+        lxml.html.tostring(child, encoding="unicode") for child in root)
+
+
+BLOCKS = {"p", "li", "td", "th", "blockquote", "div", "dd", "dt", "figcaption", "caption",
+          "h2", "h3", "h4", "h5", "h6"}
+
+
+def _mark_block(element):
+    while element is not None and element.tag not in BLOCKS:
+        element = element.getparent()
+    if element is not None and element.getparent() is not None:
+        element.set("class", "has-address")
+
+
+def _pieces(text):
+    """Split ``text`` into its leading text and address spans, each carrying its tail."""
+    pieces, last, span = [], 0, None
+    for match in ADDRESS.finditer(text):
+        before = text[last:match.start()]
+        if span is None:
+            pieces.append(before)
+        else:
+            span.tail = before
+        span = lxml.html.Element("span")
+        span.set("class", "address")
+        span.text = f"{LRI}{match.group(0)}{PDI}"
+        pieces.append(span)
+        last = match.end()
+    span.tail = text[last:]
+    return pieces
