@@ -35,7 +35,7 @@ def test_links_become_numbered_endnotes(renderer):
     article = parse_article(sample("arabic-printing-history"))
     doc = parse(renderer.html(article, RenderOptions()))
     notes = doc.cssselect("ol.link-notes li .url")
-    assert [n.text for n in notes] == [
+    assert [n.text.strip("\u2066\u2069") for n in notes] == [
         "https://www.unicode.org/charts/PDF/U0600.pdf",
         "https://www.w3.org/International/articles/inline-bidi-markup/",
         "https://www.w3.org/TR/alreq/"]
