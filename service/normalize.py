@@ -29,9 +29,14 @@ def isolate_addresses(text):
 
 def normalize_body(body_html):
     """Apply the right-to-left normalisations to sanitized body HTML."""
-    if not body_html or not ADDRESS.search(body_html):
+    if not body_html or ("<span" not in body_html and not ADDRESS.search(body_html)):
         return body_html
     root = lxml.html.fragment_fromstring(body_html, create_parent="div")
+    # A span with no attributes changes nothing but splits the text into two
+    # boxes, each shaped on its own: dissolve it so ligatures form across it.
+    for span in list(root.iter("span")):
+        if not span.attrib:
+            span.drop_tag()
     for element in list(root.iter()):
         if element.tag == "a" or element.getparent() is not None and element.getparent().tag == "a":
             continue

@@ -64,10 +64,11 @@ class Renderer:
         from weasyprint import CSS
         from weasyprint.text.fonts import FontConfiguration
 
-        from . import textlayer
+        from . import joining, textlayer
         from .fetch import ASSET_ORIGIN, Fetcher
 
         textlayer.install()
+        joining.install()
 
         self.asset_origin = ASSET_ORIGIN
         self.fetcher = Fetcher({"fonts": settings.fonts_dir,
@@ -98,19 +99,23 @@ class Renderer:
 
     def pdf(self, article, options=None):
         """Render ``article`` to PDF bytes, reporting characters no bundled font covers."""
-        from weasyprint import HTML
-
         options = options or self.default_options()
         document_html = self.html(article, options)
         missing = tuple(self.fonts.missing(_text_of(document_html)))
         if missing:
             log.warning("article %s has characters no bundled font covers: %s",
                         article.id, ", ".join(describe_char(c) for c in missing))
+        return RenderResult(pdf=self.html_to_pdf(document_html), missing_glyphs=missing)
+
+    def html_to_pdf(self, document_html, print_stylesheet=True):
+        """Lay out a whole HTML document with our fonts, fetcher and text fixes."""
+        from weasyprint import HTML
+
+        stylesheets = [self.stylesheet] if print_stylesheet else []
         with self._lock:
-            pdf = HTML(string=document_html, base_url=self.asset_origin,
-                       url_fetcher=self.fetcher).write_pdf(
-                stylesheets=[self.stylesheet], font_config=self.font_config)
-        return RenderResult(pdf=pdf, missing_glyphs=missing)
+            return HTML(string=document_html, base_url=self.asset_origin,
+                        url_fetcher=self.fetcher).write_pdf(
+                stylesheets=stylesheets, font_config=self.font_config)
 
     def default_options(self):
         return RenderOptions(paper=self.settings.paper, digits=self.settings.digits)

@@ -92,7 +92,8 @@ class Templates:
             "links": links,
             "lead_src": lead.src if lead and lead.src.startswith("data:image/") else None,
             "qr": _qr(article.url) if article.url else None,
-            "page_css": Markup(_page_css(options)),
+            "page_css": Markup(_page_css(options, has_section=bool(
+                article.section or article.categories))),
             "font_css": Markup(font_css),
             "stylesheet_href": stylesheet_href,
             "digits_class": f"digits-{options.digits}",
@@ -117,10 +118,11 @@ def _qr(url):
     return segno.make(url, error="m").svg_data_uri(scale=4, border=0, light=None)
 
 
-def _page_css(options):
-    """The @page rules that depend on options (page rules cannot use classes)."""
+def _page_css(options, has_section=True):
+    """The @page rules that depend on the options and article (page rules cannot use classes)."""
     style = "arabic-indic" if options.digits == "arab" else "decimal"
+    header = 'string(site) " · " string(section)' if has_section else "string(site)"
     return (
-        f"@page {{ size: {PAPER_SIZES[options.paper]}; "
+        f"@page {{ size: {PAPER_SIZES[options.paper]}; @top-right {{ content: {header}; }} "
         f'@bottom-center {{ content: "صفحة " counter(page, {style}) " من " '
         f"counter(pages, {style}); }} }}\n")

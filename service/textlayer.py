@@ -103,7 +103,8 @@ def assign(glyphs, text, rtl):
     Returns (glyph id, characters) pairs; none when the split is not certain,
     leaving WeasyPrint's own mapping.
     """
-    text = text.rstrip("\n")
+    # Joiners (service/joining.py) and line feeds are not part of any word.
+    text = text.replace("\u200d", "").replace("\u200c", "").rstrip("\n")
     if not text:
         return []
     if all(unicodedata.category(c) in MARK_CATEGORIES for c in text):
