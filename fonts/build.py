@@ -153,6 +153,30 @@ def add_ltr_variants(font):
     return len(twins)
 
 
+def add_mark_twins(font):
+    """Give every combining mark an invisible, zero-width twin named ``<mark>.text``.
+
+    service/textlayer.py draws the twin where the mark belongs on the line,
+    carrying the mark's character for text extractors, and draws the visible
+    mark apart, hidden from them: a mark drawn raised inside the line makes
+    extractors break the line there.
+    """
+    from fontTools.ttLib.tables._g_l_y_f import Glyph
+
+    cmap = font.getBestCmap()
+    twins = sorted({f"{name}.text" for codepoint, name in cmap.items()
+                    if unicodedata.category(chr(codepoint)) in {"Mn", "Me"}})
+    glyf, hmtx = font["glyf"], font["hmtx"]
+    for twin in twins:
+        glyf.glyphs[twin] = Glyph()
+        hmtx.metrics[twin] = (0, 0)
+    order = font.getGlyphOrder() + twins
+    font.setGlyphOrder(order)
+    glyf.glyphOrder = order
+    index = {name: gid for gid, name in enumerate(order)}
+    return {index[twin.removesuffix(".text")]: index[twin] for twin in twins}
+
+
 def build_one(source, target, ranges):
     """Subset one upstream font; the upstream timestamps keep the output byte-identical."""
     options = subset.Options()
@@ -169,7 +193,9 @@ def build_one(source, target, ranges):
     subsetter.populate(unicodes=unicodes)
     subsetter.subset(font)
     add_ltr_variants(font)
+    twins = add_mark_twins(font)
     font.save(target, reorderTables=True)
+    return twins
 
 
 def main():
@@ -182,7 +208,7 @@ def main():
         manifest = {"package": PACKAGE, "package_version": version, "fonts": []}
         for out, family, weight, style, role, upstream, ranges in FONTS:
             source = root / UPSTREAM_DIR / upstream
-            build_one(source, HERE / out, ranges)
+            twins = build_one(source, HERE / out, ranges)
             name = TTFont(HERE / out)["name"]
             manifest["fonts"].append({
                 "file": out, "family": family, "weight": weight, "style": style,
@@ -191,6 +217,8 @@ def main():
                 "origin": f"Debian {PACKAGE} {version}: {UPSTREAM_DIR}/{upstream}"
                           f" ({name.getDebugName(1)}), subset by fonts/build.py",
                 "upstream_sha256": sha256(source),
+                # glyph id of each mark -> glyph id of its invisible twin
+                "mark_twins": {str(mark): twin for mark, twin in sorted(twins.items())},
             })
         (HERE / "OFL.txt").write_text(
             ofl_text(root / "usr/share/doc" / PACKAGE / "copyright"), encoding="utf-8")

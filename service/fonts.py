@@ -51,6 +51,10 @@ class FontSet:
             raise FontError(f"cannot read {manifest_path}: {exc}") from exc
         self.faces = [Face(**{k: entry[k] for k in Face.__dataclass_fields__})
                       for entry in manifest["fonts"]]
+        # sha256 of a font file -> {glyph id of a mark: glyph id of its invisible twin}
+        self.mark_twins = {
+            entry["sha256"]: {int(mark): twin for mark, twin in entry.get("mark_twins", {}).items()}
+            for entry in manifest["fonts"]}
 
     def check(self):
         """Verify every file's hash and the coverage every role needs; return a report."""

@@ -67,7 +67,7 @@ class Renderer:
         from . import joining, textlayer
         from .fetch import ASSET_ORIGIN, Fetcher
 
-        textlayer.install()
+        textlayer.install(self.fonts)
         joining.install()
 
         self.asset_origin = ASSET_ORIGIN

@@ -17,17 +17,20 @@ cluster, first come first served, which breaks Arabic in three ways:
 Before WeasyPrint draws a line we assign each glyph its own characters: to a
 letter glyph its letter, to a ligature glyph its characters in visual order
 (as every glyph of a right-to-left run is read), and to spaces and punctuation
-their character between directional marks that say which run they belong to.
-Marks (tashkeel) map to no text: WeasyPrint raises them with text rise, and
-extractors then put them on a line of their own, tearing the line's words
-apart.  The words read back whole and in order; the tashkeel does not (see
-README, "Text layer").
+their character with directional marks that say which run they belong to.
+
+Marks (tashkeel) are drawn twice.  On the line, each mark is swapped for an
+invisible twin glyph (fonts/build.py) that sits on the baseline and carries
+the mark's character; after the line, the visible mark is drawn at its
+raised place inside an empty /ActualText, which extractors skip.  A raised
+glyph on the line itself would make poppler and pdf.js cut the line there.
 
 We wrap one WeasyPrint function and read Pango's glyph strings the way it
 does; ``install()`` checks the function's signature so an upgrade that
 changes it fails at start-up, not silently.
 """
 
+import hashlib
 import inspect
 import unicodedata
 
@@ -35,52 +38,112 @@ EXPECTED_SIGNATURE = "(stream, textbox, text_overflow, block_ellipsis, matrix)"
 MARK_CATEGORIES = {"Mn", "Me"}
 # Bidi classes that take the direction of the text around them (as fonts/build.py).
 NEUTRAL_BIDI = {"WS", "ON", "ES", "ET", "CS", "S"}
-RLM, LRM = "\u200f", "\u200e"
+RLM, LRM, WORD_JOINER = "\u200f", "\u200e", "\u2060"
 
 
 class TextLayerError(RuntimeError):
     """The installed WeasyPrint no longer draws text the way we hook into."""
 
 
-def install():
-    """Make WeasyPrint map every glyph to its own characters (idempotent)."""
+def install(font_set):
+    """Make WeasyPrint map every glyph to its own characters (idempotent).
+
+    ``font_set`` (service.fonts.FontSet) knows each mark's invisible twin,
+    per font file (fonts/build.py).
+    """
     from weasyprint.draw import text as draw_text_module
 
     original = draw_text_module.draw_first_line
     if getattr(original, "matbaa_text_layer", False):
+        original.mark_twins.update(font_set.mark_twins)
         return
     signature = str(inspect.signature(original))
     if signature != EXPECTED_SIGNATURE:
         raise TextLayerError(
             f"weasyprint.draw.text.draw_first_line{signature} is not the expected "
             f"{EXPECTED_SIGNATURE}; pin WeasyPrint to a version Matbaa supports")
+    twins_by_file = dict(font_set.mark_twins)
 
     def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
+        marks = []
         if textbox.text.strip():
-            map_first_line(stream, textbox)
-        return original(stream, textbox, text_overflow, block_ellipsis, matrix)
+            # Ellipsis lays the line out again inside WeasyPrint, undoing our
+            # swaps: such lines (running headers) keep their marks as they are.
+            swap = text_overflow != "ellipsis" and block_ellipsis == "none"
+            marks = map_first_line(stream, textbox, twins_by_file, swap)
+        emojis = original(_RaisedGlyphsHidden(stream), textbox, text_overflow, block_ellipsis,
+                          matrix)
+        draw_marks(stream, marks, matrix)
+        return emojis
 
     draw_first_line.matbaa_text_layer = True
+    draw_first_line.mark_twins = twins_by_file
     draw_text_module.draw_first_line = draw_first_line
 
 
-def map_first_line(stream, textbox):
-    """Set the ToUnicode text of every glyph on the first line of ``textbox``."""
+class _RaisedGlyphsHidden:
+    """The drawing stream, with every raised glyph given an empty /ActualText.
+
+    WeasyPrint draws a glyph that sits off the baseline with text rise
+    (``Ts``); poppler reads such a glyph as a line of its own, tearing apart
+    the words of the real line.  Marks no longer go this way (``draw_marks``);
+    this catches any other raised glyph a font may position.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._open = False
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def set_text_rise(self, rise):
+        if rise and not self._open:
+            _begin_hidden(self._stream)
+            self._open = True
+        self._stream.set_text_rise(rise)
+        if not rise and self._open:
+            self._stream.end_marked_content()
+            self._open = False
+
+
+def _begin_hidden(stream):
+    import pydyf
+
+    stream.begin_marked_content("Span", pydyf.Dictionary({"ActualText": pydyf.String("")}))
+
+
+def map_first_line(stream, textbox, twins_by_file, swap_marks=True):
+    """Set the ToUnicode text of every glyph on the first line of ``textbox``.
+
+    Marks are swapped, in Pango's glyph string, for their invisible twins on
+    the baseline, which carry the mark's character.  Returns the visible marks
+    to draw after the line: (font, size, Pango font, glyph id, x, x offset,
+    y offset).
+    """
     from weasyprint.text.ffi import ffi, pango
 
+    # WeasyPrint sets this before drawing; setting it first keeps Pango from
+    # laying the line out again, which would undo the swaps below.
+    pango.pango_layout_set_single_paragraph_mode(textbox.pango_layout.layout, True)
     first_line, _ = textbox.pango_layout.get_first_line()
     utf8 = textbox.pango_layout.text.encode()
+    marks = []
+    pen = 0
     run = first_line.runs[0] if first_line.runs != ffi.NULL else ffi.NULL
     while run != ffi.NULL:
         glyph_item = run.data
         run = run.next
         item = glyph_item.item
-        font, _size = stream.add_font(item.analysis.font)
-        if font.bitmap:
-            continue
-        rtl = bool(item.analysis.level % 2)
+        pango_font = item.analysis.font
+        font, font_size = stream.add_font(pango_font)
         glyph_string = glyph_item.glyphs
         count = glyph_string.num_glyphs
+        if font.bitmap:
+            pen += sum(glyph_string.glyphs[i].geometry.width for i in range(count))
+            continue
+        twins = _twins_of(font, twins_by_file) if swap_marks else {}
+        rtl = bool(item.analysis.level % 2)
         clusters = [glyph_string.log_clusters[i] for i in range(count)]
         starts = sorted(set(clusters))
         ends = dict(zip(starts, starts[1:] + [item.length]))
@@ -88,13 +151,76 @@ def map_first_line(stream, textbox):
         for i in range(count):
             info = glyph_string.glyphs[i]
             glyph = info.glyph
-            if glyph == pango.PANGO_GLYPH_EMPTY or glyph & pango.PANGO_GLYPH_UNKNOWN_FLAG:
-                continue
-            groups.setdefault(clusters[i], []).append((glyph, info.geometry.width))
+            if glyph != pango.PANGO_GLYPH_EMPTY and not glyph & pango.PANGO_GLYPH_UNKNOWN_FLAG:
+                groups.setdefault(clusters[i], []).append((glyph, info.geometry.width))
+                twin = twins.get(glyph)
+                if twin is not None:
+                    geometry = info.geometry
+                    marks.append((font, font_size, pango_font, glyph, pen,
+                                  geometry.x_offset, geometry.y_offset))
+                    # On the pen position, unshifted: an invisible glyph needs
+                    # no offset, and shifts make pdf.js cut the line in pieces.
+                    info.glyph = twin
+                    geometry.x_offset = geometry.y_offset = 0
+            pen += info.geometry.width
         for start, glyphs in groups.items():
             text = utf8[item.offset + start:item.offset + ends[start]].decode()
             for glyph, chars in assign(glyphs, text, rtl):
-                font.to_unicode[glyph] = chars
+                font.to_unicode[twins.get(glyph, glyph)] = chars
+    for font, _size, _pango_font, glyph, *_position in marks:
+        # The visible mark is only ever drawn hidden from extractors; pdf.js
+        # skips a glyph whose text ends with a format character.
+        font.to_unicode[glyph] = WORD_JOINER
+    return marks
+
+
+def _twins_of(font, twins_by_file):
+    """The mark twins of the file behind a WeasyPrint font."""
+    twins = getattr(font, "matbaa_twins", None)
+    if twins is None:
+        digest = hashlib.sha256(font.file_content).hexdigest()
+        twins = font.matbaa_twins = twins_by_file.get(digest, {})
+    return twins
+
+
+def draw_marks(stream, marks, matrix):
+    """Draw the visible marks set aside by ``map_first_line``, hidden from extractors."""
+    from weasyprint.text.ffi import FROM_UNITS, pango
+
+    if not marks:
+        return
+    a, b, c, d, e, f = matrix.values
+    _begin_hidden(stream)
+    for font, font_size, pango_font, glyph, pen, x_offset, y_offset in marks:
+        if glyph not in font.widths:
+            pango.pango_font_get_glyph_extents(
+                pango_font, glyph, stream.ink_rect, stream.logical_rect)
+            font.widths[glyph] = round(
+                stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
+        # Same arithmetic as WeasyPrint's own drawing: advances in Pango
+        # units, offsets and rise in thousandths.
+        stream.set_text_matrix(a, b, c, d, e + pen * FROM_UNITS + x_offset / 1000, f)
+        stream.set_font_size(font.hash, font_size)
+        stream.set_text_rise(-y_offset / 1000)
+        stream.show_text(f"<{glyph:04x}>")
+    stream.set_text_rise(0)
+    stream.end_marked_content()
+
+
+def neutral_text(char, rtl):
+    """The text of a space or punctuation glyph: the character and its direction.
+
+    poppler's pdftotext treats the character as belonging to a run only if a
+    directional mark stands on the side facing that run, so punctuation is
+    framed by marks.  A space is followed by its mark only: pdf.js treats a
+    glyph whose text starts with white space as a space.  (pdf.js skips a
+    glyph whose text ends with a format character, so it leaves punctuation
+    out; the words it reads are unaffected.)
+    """
+    mark = RLM if rtl else LRM
+    if char.isspace():
+        return char + mark
+    return mark + char + mark
 
 
 def assign(glyphs, text, rtl):
@@ -108,7 +234,8 @@ def assign(glyphs, text, rtl):
     if not text:
         return []
     if all(unicodedata.category(c) in MARK_CATEGORIES for c in text):
-        return [(glyph, "") for glyph, _advance in glyphs]
+        return list(zip((glyph for glyph, _advance in glyphs), text)) \
+            if len(glyphs) == len(text) else []
     if len(glyphs) == 1:
         if len(text) == 1 and unicodedata.bidirectional(text) in NEUTRAL_BIDI:
             # A space or punctuation mark: extractors decide its direction from
@@ -117,8 +244,7 @@ def assign(glyphs, text, rtl):
             # Directional marks on both sides say which run it belongs to.
             # The glyph is only ever drawn in runs of this direction
             # (fonts/build.py gives left-to-right runs twins of these glyphs).
-            mark = RLM if rtl else LRM
-            return [(glyphs[0][0], mark + text + mark)]
+            return [(glyphs[0][0], neutral_text(text, rtl))]
         # One glyph for the whole cluster (a letter, or a ligature): in a
         # right-to-left run its characters go in visual order, like the glyphs.
         return [(glyphs[0][0], text[::-1] if rtl else text)]
@@ -128,6 +254,8 @@ def assign(glyphs, text, rtl):
     mark_glyphs = [g for g, advance in glyphs if advance == 0]
     if len(base_glyphs) != 1 or len(mark_glyphs) != len(marks) or not bases:
         return []
+    if rtl:
+        marks.reverse()
     base_text = "".join(bases)
-    return [(base_glyphs[0], base_text[::-1] if rtl else base_text)] + [
-        (glyph, "") for glyph in mark_glyphs]
+    return [(base_glyphs[0], base_text[::-1] if rtl else base_text)] + list(
+        zip(mark_glyphs, marks))

@@ -8,13 +8,20 @@ def test_single_letter_and_ligature():
 
 
 def test_neutrals_carry_their_direction():
-    assert assign([(3, 250)], " ", rtl=True) == [(3, f"{RLM} {RLM}")]
+    assert assign([(3, 250)], " ", rtl=True) == [(3, f" {RLM}")]
     assert assign([(4, 250)], "%", rtl=False) == [(4, f"{LRM}%{LRM}")]
+    assert assign([(5, 250)], "،", rtl=True) == [(5, f"{RLM}،{RLM}")]
 
 
 def test_base_and_mark_are_split():
     # In a right-to-left run the mark glyph comes first (visual order).
-    assert assign([(20, 0), (21, 300)], "اً", rtl=True) == [(21, "ا"), (20, "")]
+    assert assign([(20, 0), (21, 300)], "اً", rtl=True) == [(21, "ا"), (20, "ً")]
+    assert assign([(20, 0), (22, 0), (21, 300)], "دُّ", rtl=True) == [
+        (21, "د"), (20, "ّ"), (22, "ُ")]
+
+
+def test_lone_mark_keeps_its_character():
+    assert assign([(30, 0)], "َ", rtl=True) == [(30, "َ")]
 
 
 def test_uncertain_clusters_are_left_alone():
