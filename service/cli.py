@@ -79,18 +79,11 @@ def render(source, output, paper, digits):
       cat article.json | matbaa render - -o article.pdf
     """
     from .render import Renderer
-    from .store import Store
     from .template import RenderOptions
 
     settings = _settings()
     try:
-        if source == "-" or source.endswith(".json"):
-            text = sys.stdin.read() if source == "-" else Path(source).read_text("utf-8")
-            article = parse_article(json.loads(text), settings.max_article_chars)
-        else:
-            article = Store(settings.store_url).get(source)
-            if article is None:
-                raise click.ClickException(f"no article with id '{source}'")
+        article = _load_article(source, settings)
         options = RenderOptions(paper=paper or settings.paper, digits=digits or settings.digits)
         result = Renderer(settings).pdf(article, options)
     except (OSError, ValueError, MatbaaError) as exc:
@@ -145,6 +138,67 @@ def _read_articles(path):
             yield path, json.loads(text)
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"{path}: not valid JSON ({exc})") from None
+
+
+@main.command()
+@click.argument("pdf", type=click.Path(exists=True, dir_okay=False))
+@click.option("--article", "source", required=True,
+              help="The article the PDF should hold: a stored id or a JSON file.")
+@click.option("--threshold", default=0.99, show_default=True, type=click.FloatRange(0, 1),
+              help="Least share of the article's words pdftotext must give back in order.")
+@click.option("--pdfjs/--no-pdfjs", default=None,
+              help="Also read the PDF with pdf.js (default: when node and tools/pdfjs are set up).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(pdf, source, threshold, pdfjs, as_json):
+    """Check that a PDF's text layer reads back as the article.
+
+    Reports the share of the article's words found in order (pdftotext, and
+    pdf.js when available), words missing or out of order, letters dropped or
+    inserted, and characters no bundled font covers.  Exits with status 1 when
+    the share is under the threshold or anything is missing.
+
+    \b
+    Examples:
+      matbaa verify article.pdf --article kuwait-coalition-meeting
+      matbaa verify article.pdf --article article.json --threshold 0.995 --json
+    """
+    from .fonts import FontSet
+    from .verify import VerifyError, verify_pdf
+
+    settings = _settings()
+    try:
+        article = _load_article(source, settings)
+        report = verify_pdf(pdf, article, FontSet(settings.fonts_dir), use_pdfjs=pdfjs)
+    except (OSError, ValueError, MatbaaError, VerifyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+    else:
+        for name, score in (("pdftotext", report.pdftotext), ("pdf.js", report.pdfjs)):
+            if score is None:
+                continue
+            click.echo(f"{name}: {score.in_order}/{score.expected} words in order "
+                       f"({score.ratio:.2%}); missing {len(score.missing)}, "
+                       f"out of order {len(score.reordered)}; letters dropped "
+                       f"{score.letters_dropped}, inserted {score.letters_inserted}")
+            if score.missing:
+                click.echo(f"  missing: {' '.join(score.missing[:20])}")
+        click.echo("glyphs: " + ("all covered" if not report.missing_glyphs else "MISSING "
+                   + " ".join(f"U+{ord(c):04X}" for c in report.missing_glyphs)))
+    sys.exit(0 if report.ok(threshold) else 1)
+
+
+def _load_article(source, settings):
+    """An article from a JSON file (or - for standard input) or the store."""
+    from .store import Store
+
+    if source == "-" or source.endswith(".json"):
+        text = sys.stdin.read() if source == "-" else Path(source).read_text("utf-8")
+        return parse_article(json.loads(text), settings.max_article_chars)
+    article = Store(settings.store_url).get(source)
+    if article is None:
+        raise click.ClickException(f"no article with id '{source}'")
+    return article
 
 
 @main.command()

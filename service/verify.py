@@ -1,10 +1,13 @@
 """Verify: does a PDF's text layer give back the article's words, in order?"""
 
+import difflib
 import re
 import shutil
 import subprocess
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import lxml.html
 
@@ -62,23 +65,105 @@ def article_text(article):
     return "\n".join(filter(None, [article.title, article.subtitle, body_text]))
 
 
+PDFJS_SCRIPT = Path(__file__).resolve().parent.parent / "tools" / "pdfjs" / "extract.mjs"
+
+
+def pdfjs_available():
+    return bool(shutil.which("node")) and (PDFJS_SCRIPT.parent / "node_modules").is_dir()
+
+
+def pdfjs_text(pdf_path):
+    """The text layer as pdf.js (Firefox's viewer) reads it (needs node and tools/pdfjs)."""
+    if not pdfjs_available():
+        raise VerifyError("pdf.js is not set up: install node, then `npm ci` in tools/pdfjs")
+    result = subprocess.run(["node", str(PDFJS_SCRIPT), str(pdf_path)],
+                            capture_output=True, timeout=120)
+    if result.returncode != 0:
+        raise VerifyError(f"pdf.js failed: {result.stderr.decode(errors='replace')[:200]}")
+    return result.stdout.decode("utf-8")
+
+
 @dataclass
 class Score:
+    """How much of the article a text layer gives back."""
+
     expected: int
     in_order: int
-    missing: list = field(default_factory=list)
+    missing: list = field(default_factory=list)      # expected words found nowhere
+    reordered: list = field(default_factory=list)    # found, but out of order
+    letters_dropped: int = 0
+    letters_inserted: int = 0
 
     @property
     def ratio(self):
         return self.in_order / self.expected if self.expected else 1.0
 
+    def to_json(self):
+        return {"expected_words": self.expected, "in_order": self.in_order,
+                "ratio": round(self.ratio, 5), "missing": self.missing[:50],
+                "reordered": self.reordered[:50], "letters_dropped": self.letters_dropped,
+                "letters_inserted": self.letters_inserted}
+
 
 def score_words(expected_text, extracted_text):
-    """Share of expected words found in the extracted text in the same order (LCS)."""
+    """Share of expected words found in the extracted text in the same order (LCS).
+
+    Letters are compared where an aligned stretch of words differs (difflib):
+    a word that came back changed («اللكويت» for «الكويت») counts its extra
+    letters as inserted and its lost ones as dropped.  Whole extra words are
+    not counted: the running header and page numbers are in the text layer too.
+    """
     expected, got = words(expected_text), words(extracted_text)
     matched = _lcs_matches(expected, got)
-    missing = [w for i, w in enumerate(expected) if i not in matched]
-    return Score(expected=len(expected), in_order=len(matched), missing=missing)
+    unmatched = [w for i, w in enumerate(expected) if i not in matched]
+    remaining = Counter(got) - Counter(expected[i] for i in matched)
+    missing = [w for w in unmatched if not remaining[w]]
+    reordered = [w for w in unmatched if remaining[w]]
+    dropped = inserted = 0
+    matcher = difflib.SequenceMatcher(a=expected, b=got, autojunk=False)
+    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+        if tag == "delete":
+            dropped += sum(len(w) for w in expected[a0:a1] if w in missing)
+        elif tag == "replace":
+            lost = Counter("".join(expected[a0:a1]))
+            found = Counter("".join(got[b0:b1]))
+            dropped += sum((lost - found).values())
+            inserted += sum((found - lost).values())
+    return Score(expected=len(expected), in_order=len(matched), missing=missing,
+                 reordered=reordered, letters_dropped=dropped, letters_inserted=inserted)
+
+
+@dataclass
+class Report:
+    """What ``matbaa verify`` says of one PDF."""
+
+    pdftotext: Score
+    pdfjs: Score | None
+    missing_glyphs: list
+    notdef: int          # U+FFFD in the text layer: a glyph with no character
+
+    def ok(self, threshold):
+        scores = [self.pdftotext] + ([self.pdfjs] if self.pdfjs else [])
+        return (self.pdftotext.ratio >= threshold and not self.missing_glyphs
+                and not self.notdef and all(s.letters_dropped == 0 for s in scores[:1]))
+
+    def to_json(self):
+        return {"pdftotext": self.pdftotext.to_json(),
+                "pdfjs": self.pdfjs.to_json() if self.pdfjs else None,
+                "missing_glyphs": [f"U+{ord(c):04X}" for c in self.missing_glyphs],
+                "notdef": self.notdef}
+
+
+def verify_pdf(pdf_path, article, font_set, use_pdfjs=None):
+    """Check a PDF's text layer against ``article``: words, letters, glyphs."""
+    expected = article_text(article)
+    text = pdftotext(pdf_path)
+    use_pdfjs = pdfjs_available() if use_pdfjs is None else use_pdfjs
+    return Report(
+        pdftotext=score_words(expected, text),
+        pdfjs=score_words(expected, pdfjs_text(pdf_path)) if use_pdfjs else None,
+        missing_glyphs=font_set.missing(expected),
+        notdef=text.count("\ufffd"))
 
 
 def _lcs_matches(a, b):
