@@ -8,7 +8,7 @@ from .conftest import SAMPLES, sample
 
 
 def test_every_command_has_an_example(runner):
-    for command in ("serve", "render", "import", "fonts"):
+    for command in ("serve", "render", "import", "fonts", "verify"):
         result = runner.invoke(main, [command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output, command
 
