@@ -5,6 +5,7 @@ import logging
 from flask import Flask
 
 from . import errors, http
+from .cache import PdfCache
 from .render import Renderer
 from .settings import Settings
 from .store import Store
@@ -23,7 +24,9 @@ def create_app(settings=None):
     app.extensions["matbaa.store"] = Store(settings.store_url)
     # Built before the first request so a worker is warm: fonts checked and
     # registered, stylesheet parsed.
-    app.extensions["matbaa.renderer"] = Renderer(settings)
+    renderer = app.extensions["matbaa.renderer"] = Renderer(settings)
+    renderer.warm_up()
+    app.extensions["matbaa.cache"] = PdfCache(settings.pdf_cache_dir, settings.cache_max_bytes)
     errors.init_app(app)
     http.init_app(app)
     return app

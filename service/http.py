@@ -32,19 +32,29 @@ def _load(article_id):
     return article
 
 
-def _pdf_response(article, options, etag):
-    result = _renderer().pdf(article, options)
-    response = Response(result.pdf, mimetype="application/pdf")
+def _cache():
+    return current_app.extensions["matbaa.cache"]
+
+
+def _pdf_response(article, pdf, missing_glyphs, etag=None):
+    response = Response(pdf, mimetype="application/pdf")
     disposition = "attachment" if request.args.get("download") == "1" else "inline"
     filename = f"{article.file_stem}.pdf"
     ascii_name = filename.encode("ascii", "ignore").decode() or "article.pdf"
     response.headers["Content-Disposition"] = (
         f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}")
-    if result.missing_glyphs:
+    if missing_glyphs:
         response.headers["X-Matbaa-Missing-Glyphs"] = " ".join(
-            f"U+{ord(c):04X}" for c in result.missing_glyphs)
+            f"U+{ord(c):04X}" for c in missing_glyphs)
     if etag:
-        response.set_etag(etag)
+        _cacheable(response, etag)
+    return response
+
+
+def _cacheable(response, etag):
+    response.set_etag(etag)
+    response.cache_control.public = True
+    response.cache_control.max_age = _settings().cache_max_age
     return response
 
 
@@ -54,10 +64,18 @@ def article_pdf(article_id):
     options = RenderOptions.from_query(request.args, _settings())
     etag = _renderer().etag(article, options)
     if etag in request.if_none_match:
-        response = Response(status=304)
-        response.set_etag(etag)
+        return _cacheable(Response(status=304), etag)
+    cached = _cache().get(etag)
+    if cached is not None:
+        pdf, facts = cached
+        response = _pdf_response(article, pdf, facts.get("missing_glyphs", ()), etag)
+        response.headers["X-Matbaa-Cache"] = "hit"
         return response
-    return _pdf_response(article, options, etag)
+    result = _renderer().pdf(article, options)
+    _cache().put(etag, result.pdf, {"missing_glyphs": list(result.missing_glyphs)})
+    response = _pdf_response(article, result.pdf, result.missing_glyphs, etag)
+    response.headers["X-Matbaa-Cache"] = "miss"
+    return response
 
 
 @bp.get("/articles/<article_id>/print")
@@ -77,7 +95,8 @@ def render():
         raise errors.BadRequest()
     article = parse_article(data, max_chars=_settings().max_article_chars)
     options = RenderOptions.from_query(request.args, _settings())
-    return _pdf_response(article, options, etag=None)
+    result = _renderer().pdf(article, options)
+    return _pdf_response(article, result.pdf, result.missing_glyphs)
 
 
 @bp.get("/articles")
@@ -121,6 +140,7 @@ def health():
                        "digest": renderer.fonts.digest}
     templates_ok = (renderer.templates.folder / "article.html").is_file()
     checks["templates"] = {"ok": templates_ok, "digest": renderer.templates.digest}
+    checks["cache"] = {"ok": _cache().folder.is_dir(), **_cache().stats()}
     ok = all(check["ok"] for check in checks.values())
     return jsonify({"ok": ok, "checks": checks}), 200 if ok else 503
 

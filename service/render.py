@@ -117,6 +117,13 @@ class Renderer:
                         url_fetcher=self.fetcher).write_pdf(
                 stylesheets=stylesheets, font_config=self.font_config)
 
+    def warm_up(self):
+        """Render a small article once, so the first reader does not pay for first use."""
+        from .article import Article
+
+        self.pdf(Article(id="warm-up", title="تجربة Test ١٢٣",
+                         body_html="<p>نصّ للتجربة، مع <b>خط عريض</b> وLatin و2024.</p>"))
+
     def default_options(self):
         return RenderOptions(paper=self.settings.paper, digits=self.settings.digits)
 

@@ -35,6 +35,12 @@ class Settings:
         2 * 1024 * 1024, "Largest request body accepted, in bytes.")
     max_article_chars: int = _setting(
         1_000_000, "Largest article (title plus body HTML), in characters.")
+    cache_dir: Path | None = _setting(
+        None, "Folder for rendered PDFs; empty means DATA_DIR/cache.")
+    cache_max_bytes: int = _setting(
+        1024 ** 3, "Size cap of the PDF cache, in bytes; least recently used files go first.")
+    cache_max_age: int = _setting(
+        300, "Seconds browsers and proxies may reuse a published article's PDF (Cache-Control).")
     fonts_dir: Path = _setting(
         PROJECT_ROOT / "fonts", "Folder holding the bundled fonts and manifest.json.")
     templates_dir: Path = _setting(
@@ -43,6 +49,10 @@ class Settings:
         PROJECT_ROOT.parent / "shared",
         "Read-only corpus used by the corpus tests (articles, pages, W3C cases).")
     log_level: str = _setting("INFO", "Python logging level.")
+
+    @property
+    def pdf_cache_dir(self):
+        return self.cache_dir or self.data_dir / "cache"
 
     @property
     def store_url(self):
@@ -79,7 +89,7 @@ class Settings:
 
 
 def _convert(f, raw, name):
-    kind = f.type
+    kind = Path if f.type == Path | None else f.type
     try:
         if kind is int:
             return int(raw)
@@ -96,4 +106,6 @@ def describe():
         default = f.default
         if isinstance(default, Path):
             default = os.path.relpath(default, PROJECT_ROOT)
+        elif default is None:
+            default = ""
         yield f"MATBAA_{f.name.upper()}", default, f.metadata["help"]

@@ -137,7 +137,7 @@ def test_list_articles_paginated(client, loaded_store):
 
 def test_health_and_version(client):
     health = client.get("/health").get_json()
-    assert health["ok"] and set(health["checks"]) == {"store", "fonts", "templates"}
+    assert health["ok"] and set(health["checks"]) == {"store", "fonts", "templates", "cache"}
     version = client.get("/version").get_json()
     assert version["matbaa"] and version["weasyprint"].startswith("70")
 
