@@ -1,0 +1,268 @@
+"""Benchmarks: one run, every figure measured against a baseline from the same run.
+
+    .venv/bin/python bench/run.py [--quick]
+
+Writes bench/RESULTS.md.  Needs `wrk` (Debian package) for the load figures;
+without it those rows say so.  Not a test: figures depend on the machine.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.article import parse_article  # noqa: E402
+from service.settings import Settings  # noqa: E402
+
+SAMPLES = ROOT / "service" / "samples"
+
+
+def median_seconds(fn, runs, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def sample(name):
+    return parse_article(json.loads((SAMPLES / f"{name}.json").read_text(encoding="utf-8")))
+
+
+def long_article(pages_hint):
+    """The long sample with its body repeated to reach roughly ``pages_hint`` pages."""
+    base = json.loads((SAMPLES / "arabic-printing-history.json").read_text(encoding="utf-8"))
+    repeat = max(1, round(pages_hint / 6))
+    return parse_article({**base, "id": f"long-{pages_hint}",
+                          "body_html": base["body_html"] * repeat})
+
+
+def engine_figures(runs):
+    """Raw WeasyPrint and Matbaa's render path on the identical HTML, in this process."""
+    from service.fonts import FontSet
+    from service.render import isolate_fontconfig
+    from service.template import RenderOptions, Templates
+
+    settings = Settings.from_env()
+    isolate_fontconfig(settings.fonts_dir.resolve(),
+                       Path(tempfile.gettempdir()) / f"matbaa-fontconfig-{os.getuid()}")
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    from service.fetch import ASSET_ORIGIN, Fetcher
+
+    templates, fonts = Templates(settings.templates_dir), FontSet(settings.fonts_dir)
+    fetcher = Fetcher({"fonts": settings.fonts_dir, "print": templates.folder})
+    font_config = FontConfiguration()
+    css = CSS(string=fonts.font_face_css(f"{ASSET_ORIGIN}fonts/") + templates.stylesheet,
+              base_url=f"{ASSET_ORIGIN}print/", url_fetcher=fetcher, font_config=font_config)
+    options = RenderOptions()
+    articles = {"seed (2 pages)": sample("kuwait-coalition-meeting")}
+    for pages in (2, 10, 40):
+        articles[f"long ×{pages}"] = long_article(pages)
+    html = {name: templates.article_html(a, options, settings.site_name, font_css="")
+            for name, a in articles.items()}
+
+    def raw(name):
+        return HTML(string=html[name], base_url=ASSET_ORIGIN, url_fetcher=fetcher).write_pdf(
+            stylesheets=[css], font_config=font_config)
+
+    results = {}
+    for name in articles:
+        pdf = raw(name)
+        from pypdf import PdfReader
+        import io
+        pages = len(PdfReader(io.BytesIO(pdf)).pages)
+        results[name] = {"pages": pages, "raw": median_seconds(lambda: raw(name), runs)}
+
+    # Now Matbaa's path: the same HTML plus our text-layer and joining hooks.
+    from service.render import Renderer
+
+    renderer = Renderer(settings)
+    for name, article in articles.items():
+        results[name]["matbaa"] = median_seconds(lambda: renderer.pdf(article, options), runs)
+        results[name]["size"] = len(renderer.pdf(article, options).pdf)
+    return results, renderer
+
+
+def memory_drift(renderer, count):
+    article = sample("kuwait-coalition-meeting")
+    for _ in range(5):
+        renderer.pdf(article)
+    before = _rss_mb()
+    for _ in range(count):
+        renderer.pdf(article)
+    return before, _rss_mb()
+
+
+def _rss_mb():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(workers, data_dir):
+    port = free_port()
+    env = {**os.environ, "MATBAA_DATA_DIR": str(data_dir), "MATBAA_LOG_LEVEL": "WARNING"}
+    subprocess.run([str(ROOT / ".venv/bin/matbaa"), "import", "--samples"], env=env,
+                   check=True, capture_output=True)
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [str(ROOT / ".venv/bin/matbaa"), "serve", "--port", str(port), "--workers", str(workers)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=1).read()
+            break
+        except OSError:
+            time.sleep(0.02)
+    ready = time.perf_counter() - start
+    return process, base, ready
+
+
+def post_render(base, body):
+    request = urllib.request.Request(f"{base}/render", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    return urllib.request.urlopen(request, timeout=60).read()
+
+
+def wrk(url, connections, seconds, script=None):
+    if not shutil.which("wrk"):
+        return None
+    command = ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s",
+               "--latency", url]
+    if script:
+        command[1:1] = ["-s", str(script)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30).stdout
+    figures = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            figures["rps"] = float(parts[1])
+        elif len(parts) == 2 and parts[0] in ("50%", "90%", "99%"):
+            figures[parts[0]] = parts[1]
+        elif line.strip().startswith("Non-2xx"):
+            figures["non_2xx"] = int(parts[-1])
+    return figures
+
+
+def service_figures(runs, seconds):
+    body = (SAMPLES / "kuwait-coalition-meeting.json").read_bytes()
+    lua = Path(tempfile.mkdtemp()) / "post.lua"
+    lua.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                   f"wrk.body = [[{body.decode()}]]\n", encoding="utf-8")
+    results = {}
+    for workers in (1, 2):
+        data = Path(tempfile.mkdtemp(prefix="matbaa-bench-"))
+        process, base, ready = serve(workers, data)
+        try:
+            row = {"ready": ready}
+            row["post_render"] = median_seconds(lambda: post_render(base, body), runs)
+            cached = f"{base}/articles/kuwait-coalition-meeting.pdf"
+            urllib.request.urlopen(cached).read()
+            row["get_cached"] = median_seconds(lambda: urllib.request.urlopen(cached).read(), runs)
+            for connections in (1, 2, 8):
+                row[f"cached_c{connections}"] = wrk(cached, connections, seconds)
+                row[f"uncached_c{connections}"] = wrk(f"{base}/render", connections, seconds, lua)
+            results[workers] = row
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            shutil.rmtree(data, ignore_errors=True)
+    return results
+
+
+def write_results(engine, memory, service, args, elapsed):
+    seed = engine["seed (2 pages)"]
+    lines = [
+        "# Benchmark results", "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}",
+        f"- command: `.venv/bin/python bench/run.py{' --quick' if args.quick else ''}` "
+        f"({elapsed:.0f} s)", "",
+        "## Engine: raw WeasyPrint vs Matbaa's render path, identical HTML, one process", "",
+        f"Medians of {args.runs} after warm-up. `raw` is WeasyPrint 70 with the same fonts, "
+        "stylesheet and FontConfiguration; `matbaa` adds the template, sanitizer and "
+        "text-layer and joining hooks.", "",
+        "| document | pages | raw s | matbaa s | matbaa / raw | PDF bytes |",
+        "| --- | --- | --- | --- | --- | --- |"]
+    for name, row in engine.items():
+        lines.append(f"| {name} | {row['pages']} | {row['raw']:.3f} | {row['matbaa']:.3f} | "
+                     f"{row['matbaa'] / row['raw']:.2f} | {row['size']} |")
+    long2, long40 = engine["long ×2"], engine["long ×40"]
+    per_page = (long40["matbaa"] - long2["matbaa"]) / (long40["pages"] - long2["pages"])
+    lines += ["", f"Cost per extra page (long ×2 → ×40, matbaa): {per_page:.4f} s.", "",
+              "## Memory", "",
+              f"RSS of one renderer process: {memory[0]:.1f} MB after warm-up, {memory[1]:.1f} MB "
+              f"after {args.memory_renders} more renders of the seed article "
+              f"(drift {memory[1] - memory[0]:+.1f} MB).", "",
+              "## Service (`matbaa serve`, gunicorn sync workers, loopback)", ""]
+    for workers, row in service.items():
+        lines += [f"### {workers} worker{'s' if workers > 1 else ''}", "",
+                  f"- ready after start: {row['ready']:.2f} s",
+                  f"- `POST /render` seed article (uncached), median: {row['post_render']:.3f} s "
+                  f"(service overhead vs raw engine: {row['post_render'] / seed['raw']:.2f}×)",
+                  f"- `GET /articles/<id>.pdf` cached, median: {row['get_cached'] * 1000:.1f} ms",
+                  "", "| load (wrk) | connections | requests/s | p50 | p90 | p99 |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for kind in ("cached", "uncached"):
+            for connections in (1, 2, 8):
+                figures = row[f"{kind}_c{connections}"]
+                if figures is None:
+                    lines.append(f"| {kind} | {connections} | (wrk not installed) | | | |")
+                else:
+                    lines.append(f"| {kind} | {connections} | {figures.get('rps', 0):.1f} | "
+                                 f"{figures.get('50%')} | {figures.get('90%')} | "
+                                 f"{figures.get('99%')} |")
+        lines.append("")
+    if 1 in service and 2 in service and service[1]["uncached_c8"] and service[2]["uncached_c8"]:
+        ratio = service[2]["uncached_c8"]["rps"] / service[1]["uncached_c8"]["rps"]
+        lines += [f"Uncached throughput, 2 workers / 1 worker at 8 connections: {ratio:.2f}×.", ""]
+    lines += ["Not measured yet: Chromium (Playwright) on the same HTML, and charts.", ""]
+    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs, shorter load")
+    args = parser.parse_args()
+    args.runs = 5 if args.quick else 20
+    args.memory_renders = 100 if args.quick else 1000
+    seconds = 3 if args.quick else 10
+    start = time.perf_counter()
+    engine, renderer = engine_figures(args.runs)
+    memory = memory_drift(renderer, args.memory_renders)
+    service = service_figures(args.runs, seconds)
+    write_results(engine, memory, service, args, time.perf_counter() - start)
+    print((ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()
