@@ -1,5 +1,6 @@
 """Template: an article and its options become the print HTML (Jinja2, right to left)."""
 
+import functools
 import hashlib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -114,6 +115,7 @@ def _date(value, locale, system):
     return digits(format_date(value.date(), "d MMMM y", locale=locale), system)
 
 
+@functools.lru_cache(maxsize=1024)
 def _qr(url):
     return segno.make(url, error="m").svg_data_uri(scale=4, border=0, light=None)
 

@@ -30,6 +30,7 @@ does; ``install()`` checks the function's signature so an upgrade that
 changes it fails at start-up, not silently.
 """
 
+import functools
 import hashlib
 import inspect
 import unicodedata
@@ -152,7 +153,7 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True):
             info = glyph_string.glyphs[i]
             glyph = info.glyph
             if glyph != pango.PANGO_GLYPH_EMPTY and not glyph & pango.PANGO_GLYPH_UNKNOWN_FLAG:
-                groups.setdefault(clusters[i], []).append((glyph, info.geometry.width))
+                groups.setdefault(clusters[i], []).append((glyph, bool(info.geometry.width)))
                 twin = twins.get(glyph)
                 if twin is not None:
                     geometry = info.geometry
@@ -165,7 +166,7 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True):
             pen += info.geometry.width
         for start, glyphs in groups.items():
             text = utf8[item.offset + start:item.offset + ends[start]].decode()
-            for glyph, chars in assign(glyphs, text, rtl):
+            for glyph, chars in assign(tuple(glyphs), text, rtl):
                 font.to_unicode[twins.get(glyph, glyph)] = chars
     for font, _size, _pango_font, glyph, *_position in marks:
         # The visible mark is only ever drawn hidden from extractors; pdf.js
@@ -223,8 +224,9 @@ def neutral_text(char, rtl):
     return mark + char + mark
 
 
+@functools.lru_cache(maxsize=65536)
 def assign(glyphs, text, rtl):
-    """Split a cluster's ``text`` over its ``glyphs`` ((id, advance) in visual order).
+    """Split a cluster's ``text`` over its ``glyphs`` ((id, has advance) in visual order).
 
     Returns (glyph id, characters) pairs; none when the split is not certain,
     leaving WeasyPrint's own mapping.

@@ -1,28 +1,33 @@
 from service.textlayer import LRM, RLM, assign
 
 
+def split(glyphs, text, rtl):
+    """``assign`` with glyphs given as (id, advance) pairs."""
+    return assign(tuple((glyph, bool(advance)) for glyph, advance in glyphs), text, rtl)
+
+
 def test_single_letter_and_ligature():
-    assert assign([(10, 500)], "ب", rtl=True) == [(10, "ب")]
-    assert assign([(11, 900)], "لله", rtl=True) == [(11, "هلل")]
-    assert assign([(12, 600)], "fi", rtl=False) == [(12, "fi")]
+    assert split([(10, 500)], "ب", rtl=True) == [(10, "ب")]
+    assert split([(11, 900)], "لله", rtl=True) == [(11, "هلل")]
+    assert split([(12, 600)], "fi", rtl=False) == [(12, "fi")]
 
 
 def test_neutrals_carry_their_direction():
-    assert assign([(3, 250)], " ", rtl=True) == [(3, f" {RLM}")]
-    assert assign([(4, 250)], "%", rtl=False) == [(4, f"{LRM}%{LRM}")]
-    assert assign([(5, 250)], "،", rtl=True) == [(5, f"{RLM}،{RLM}")]
+    assert split([(3, 250)], " ", rtl=True) == [(3, f" {RLM}")]
+    assert split([(4, 250)], "%", rtl=False) == [(4, f"{LRM}%{LRM}")]
+    assert split([(5, 250)], "،", rtl=True) == [(5, f"{RLM}،{RLM}")]
 
 
 def test_base_and_mark_are_split():
     # In a right-to-left run the mark glyph comes first (visual order).
-    assert assign([(20, 0), (21, 300)], "اً", rtl=True) == [(21, "ا"), (20, "ً")]
-    assert assign([(20, 0), (22, 0), (21, 300)], "دُّ", rtl=True) == [
+    assert split([(20, 0), (21, 300)], "اً", rtl=True) == [(21, "ا"), (20, "ً")]
+    assert split([(20, 0), (22, 0), (21, 300)], "دُّ", rtl=True) == [
         (21, "د"), (20, "ّ"), (22, "ُ")]
 
 
 def test_lone_mark_keeps_its_character():
-    assert assign([(30, 0)], "َ", rtl=True) == [(30, "َ")]
+    assert split([(30, 0)], "َ", rtl=True) == [(30, "َ")]
 
 
 def test_uncertain_clusters_are_left_alone():
-    assert assign([(1, 300), (2, 300)], "اً", rtl=True) == []
+    assert split([(1, 300), (2, 300)], "اً", rtl=True) == []
