@@ -33,7 +33,9 @@ def main():
 @click.option("--workers", default=os.cpu_count() or 1, show_default="number of cores",
               type=click.IntRange(1, 64), help="Worker processes, each with a warm renderer.")
 @click.option("--dev", is_flag=True, help="Flask's development server with the reloader.")
-def serve(host, port, workers, dev):
+@click.option("--insecure", is_flag=True,
+              help="Allow a non-loopback address without MATBAA_API_KEYS.")
+def serve(host, port, workers, dev, insecure):
     """Serve the HTTP API with gunicorn.
 
     \b
@@ -41,6 +43,10 @@ def serve(host, port, workers, dev):
       matbaa serve --port 8000 --workers 2
     """
     settings = _settings()
+    if not settings.api_key_list and not insecure and not _loopback_host(host):
+        raise click.UsageError(
+            f"refusing to listen on {host} without MATBAA_API_KEYS: anyone could render "
+            "content through this service. Set MATBAA_API_KEYS, or pass --insecure.")
     if dev:
         from .app import create_app
         create_app(settings).run(host=host, port=port, debug=True, use_reloader=True)
@@ -53,7 +59,9 @@ def serve(host, port, workers, dev):
             self.cfg.set("workers", workers)
             # Renders are CPU-bound: one request at a time per process.
             self.cfg.set("worker_class", "sync")
-            self.cfg.set("timeout", 60)
+            # A worker stuck past the render timeout (in C code, out of reach
+            # of its own alarm) is killed and replaced by gunicorn.
+            self.cfg.set("timeout", settings.render_timeout + 30)
             self.cfg.set("accesslog", "-")
 
         def load(self):
@@ -61,6 +69,17 @@ def serve(host, port, workers, dev):
             return create_app(settings)
 
     Server().run()
+
+
+def _loopback_host(host):
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @main.command()

@@ -74,6 +74,29 @@ class OptionInvalid(MatbaaError):
             field=name, allowed=list(allowed))
 
 
+class Unauthorized(MatbaaError):
+    status, code = 401, "unauthorized"
+    message_ar = "هذه العملية تتطلب مفتاح API صالحاً"
+    message_en = "this operation needs a valid API key: Authorization: Bearer KEY"
+
+
+class Forbidden(MatbaaError):
+    status, code = 403, "forbidden"
+    message_ar = "بلا مفاتيح API تُقبل هذه العملية من الجهاز المحلي فقط"
+    message_en = ("without MATBAA_API_KEYS this operation is accepted from loopback only; "
+                  "set MATBAA_API_KEYS to allow other clients")
+
+
+class RenderTooLong(MatbaaError):
+    status, code = 503, "render_timeout"
+    message_ar = "استغرق إنشاء الملف وقتاً أطول من المسموح"
+
+
+class TooManyPages(MatbaaError):
+    status, code = 422, "too_many_pages"
+    message_ar = "عدد صفحات المستند أكبر من الحد المسموح"
+
+
 class StoreUnavailable(MatbaaError):
     status, code = 503, "store_unavailable"
     message_ar, message_en = "مخزن المقالات غير متاح مؤقتاً", "the article store is unavailable"
@@ -99,7 +122,12 @@ _ARABIC_STATUS = {
 def init_app(app):
     @app.errorhandler(MatbaaError)
     def handle_matbaa(exc):
-        return jsonify(exc.to_json()), exc.status
+        response = jsonify(exc.to_json())
+        if exc.status == 503:
+            response.headers["Retry-After"] = "5"
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="matbaa"'
+        return response, exc.status
 
     @app.errorhandler(HTTPException)
     def handle_http(exc):

@@ -1,5 +1,7 @@
 """HTTP: the routes, thin wrappers around store and render."""
 
+import hmac
+import ipaddress
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory, url_for
@@ -86,8 +88,30 @@ def article_print(article_id):
     return Response(html, mimetype="text/html")
 
 
+def require_writer():
+    """Writes and renders of sent content need an API key, or a loopback client."""
+    keys = _settings().api_key_list
+    if not keys:
+        if not _is_loopback(request.remote_addr):
+            raise errors.Forbidden()
+        return
+    given = request.headers.get("Authorization", "")
+    token = given[7:].strip() if given[:7].lower() == "bearer " else ""
+    # Compare with every key, in constant time, so timing tells nothing.
+    if not any([hmac.compare_digest(token.encode(), key.encode()) for key in keys]):
+        raise errors.Unauthorized()
+
+
+def _is_loopback(address):
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False
+
+
 @bp.post("/render")
 def render():
+    require_writer()
     if not request.is_json:
         raise errors.UnsupportedMediaType()
     data = request.get_json(silent=True)

@@ -1,8 +1,10 @@
 """Render: article + options -> print HTML -> PDF.  The one path HTTP, CLI and jobs use."""
 
+import contextlib
 import hashlib
 import logging
 import os
+import signal
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from xml.sax.saxutils import escape
 
 import lxml.html
 
+from .errors import RenderTooLong, TooManyPages
 from .fonts import FontSet, describe_char
 from .template import RenderOptions, Templates
 
@@ -108,14 +111,25 @@ class Renderer:
         return RenderResult(pdf=self.html_to_pdf(document_html), missing_glyphs=missing)
 
     def html_to_pdf(self, document_html, print_stylesheet=True):
-        """Lay out a whole HTML document with our fonts, fetcher and text fixes."""
+        """Lay out a whole HTML document with our fonts, fetcher and text fixes.
+
+        Refuses documents over MATBAA_MAX_PAGES, and stops a render that runs
+        past MATBAA_RENDER_TIMEOUT (in a process's main thread, as under
+        gunicorn; gunicorn's own timeout kills a worker stuck beyond that).
+        """
         from weasyprint import HTML
 
         stylesheets = [self.stylesheet] if print_stylesheet else []
-        with self._lock:
-            return HTML(string=document_html, base_url=self.asset_origin,
-                        url_fetcher=self.fetcher).write_pdf(
+        limit = self.settings.max_pages
+        with self._lock, _deadline(self.settings.render_timeout):
+            document = HTML(string=document_html, base_url=self.asset_origin,
+                            url_fetcher=self.fetcher).render(
                 stylesheets=stylesheets, font_config=self.font_config)
+            if len(document.pages) > limit:
+                raise TooManyPages(
+                    f"the document has {len(document.pages)} pages, over the limit of {limit}; "
+                    "raise MATBAA_MAX_PAGES")
+            return document.write_pdf()
 
     def warm_up(self):
         """Render a small article once, so the first reader does not pay for first use."""
@@ -131,6 +145,26 @@ class Renderer:
         """Changes with the article's revision, the options, templates, fonts and version."""
         key = f"{article.revision}:{options.key}:{self.assets_digest}"
         return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@contextlib.contextmanager
+def _deadline(seconds):
+    """Raise RenderTooLong in this thread after ``seconds`` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum, _frame):
+        raise RenderTooLong(
+            f"the render took longer than {seconds} s; raise MATBAA_RENDER_TIMEOUT")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _text_of(document_html):

@@ -35,6 +35,13 @@ class Settings:
         2 * 1024 * 1024, "Largest request body accepted, in bytes.")
     max_article_chars: int = _setting(
         1_000_000, "Largest article (title plus body HTML), in characters.")
+    max_pages: int = _setting(
+        200, "Most pages one document may have; longer ones are refused.")
+    render_timeout: int = _setting(
+        30, "Seconds one render may take before it is stopped (503).")
+    api_keys: str = _setting(
+        "", "Comma-separated keys for writes and renders of sent content "
+        "(Authorization: Bearer KEY); empty means loopback clients only.", secret=True)
     cache_dir: Path | None = _setting(
         None, "Folder for rendered PDFs; empty means DATA_DIR/cache.")
     cache_max_bytes: int = _setting(
@@ -49,6 +56,10 @@ class Settings:
         PROJECT_ROOT.parent / "shared",
         "Read-only corpus used by the corpus tests (articles, pages, W3C cases).")
     log_level: str = _setting("INFO", "Python logging level.")
+
+    @property
+    def api_key_list(self):
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
 
     @property
     def pdf_cache_dir(self):
