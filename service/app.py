@@ -4,7 +4,7 @@ import logging
 
 from flask import Flask
 
-from . import errors, http
+from . import errors, http, observe
 from .cache import PdfCache
 from .render import Renderer
 from .settings import Settings
@@ -28,5 +28,6 @@ def create_app(settings=None):
     renderer.warm_up()
     app.extensions["matbaa.cache"] = PdfCache(settings.pdf_cache_dir, settings.cache_max_bytes)
     errors.init_app(app)
+    observe.init_app(app)
     http.init_app(app)
     return app

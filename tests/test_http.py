@@ -153,3 +153,16 @@ def test_internal_errors_hide_details(app, client, monkeypatch):
     response = client.post("/render", json=sample(SEED))
     error = assert_error(response, 500, "internal_error")
     assert "ZeroDivision" not in json.dumps(error)
+
+
+def test_request_id_is_echoed_and_logged(client, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="matbaa.request")
+    given = client.get("/health", headers={"X-Request-Id": "abc-123"})
+    assert given.headers["X-Request-Id"] == "abc-123"
+    made = client.get("/health", headers={"X-Request-Id": "bad id with spaces"})
+    assert made.headers["X-Request-Id"] != "bad id with spaces"
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "matbaa.request"]
+    assert lines[0]["request_id"] == "abc-123" and lines[0]["status"] == 200
+    assert lines[0]["path"] == "/health"
