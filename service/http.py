@@ -178,6 +178,13 @@ def version():
                     "templates": renderer.templates.digest, "fonts": renderer.fonts.digest})
 
 
+@bp.get("/openapi.json")
+def openapi():
+    from .openapi import spec
+
+    return jsonify(spec())
+
+
 @bp.get("/assets/<mount>/<path:filename>")
 def asset(mount, filename):
     """Fonts and the stylesheet for the browser print view."""

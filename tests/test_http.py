@@ -30,6 +30,7 @@ def test_route_table(app):
         ("/articles/<article_id>/print", "GET"),
         ("/assets/<mount>/<path:filename>", "GET"),
         ("/health", "GET"),
+        ("/openapi.json", "GET"),
         ("/render", "POST"),
         ("/version", "GET"),
     ]
@@ -166,3 +167,14 @@ def test_request_id_is_echoed_and_logged(client, caplog):
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "matbaa.request"]
     assert lines[0]["request_id"] == "abc-123" and lines[0]["status"] == 200
     assert lines[0]["path"] == "/health"
+
+
+def test_openapi_describes_exactly_the_route_table(app, client):
+    import re
+
+    paths = client.get("/openapi.json").get_json()["paths"]
+    described = {(path, method.upper()) for path, item in paths.items() for method in item}
+    routes = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method)
+              for rule in app.url_map.iter_rules()
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert described == routes

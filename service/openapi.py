@@ -1,0 +1,96 @@
+"""OpenAPI: the HTTP surface described for clients (served at /openapi.json)."""
+
+from .render import VERSION
+
+_ERROR = {"description": "error", "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/Error"}}}}
+_PDF = {"description": "the PDF", "content": {"application/pdf": {
+    "schema": {"type": "string", "format": "binary"}}}}
+_OPTIONS = [
+    {"name": "paper", "in": "query", "schema": {"type": "string", "enum": ["a4", "a5", "letter"]}},
+    {"name": "digits", "in": "query", "schema": {"type": "string", "enum": ["arab", "latn"]}},
+]
+_ID = {"name": "article_id", "in": "path", "required": True,
+       "schema": {"type": "string", "pattern": r"^[\w.\-]+$"}}
+_JSON = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}
+
+ARTICLE_SCHEMA = {
+    "type": "object", "required": ["id", "title"],
+    "properties": {
+        "id": {"type": "string", "pattern": r"^[\w.\-]+$", "maxLength": 200},
+        "title": {"type": "string", "minLength": 1},
+        "body_html": {"type": "string"},
+        "paragraphs": {"type": "array", "items": {"type": "string"}},
+        "slug": {"type": "string"}, "url": {"type": "string", "format": "uri"},
+        "site": {"type": "string"}, "subtitle": {"type": "string"},
+        "section": {"type": "string"},
+        "breadcrumb": {"type": "array", "items": {"type": "string"}},
+        "categories": {"type": "array", "items": {"type": "string"}},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "author": {"type": "string"},
+        "published_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "lang": {"type": "string", "default": "ar"},
+        "lead_image": {"type": "object", "required": ["src"], "properties": {
+            "src": {"type": "string"}, "caption": {"type": "string"}, "alt": {"type": "string"}}},
+    },
+}
+
+
+def spec():
+    errors = {str(code): _ERROR for code in (400, 401, 403, 404, 413, 415, 422, 503)}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Matbaa", "version": VERSION,
+                 "description": "Typeset PDFs of Arabic news articles."},
+        "components": {
+            "schemas": {
+                "Article": ARTICLE_SCHEMA,
+                "Error": {"type": "object", "properties": {"error": {
+                    "type": "object", "required": ["code", "message_ar", "message_en"],
+                    "properties": {"code": {"type": "string"}, "message_ar": {"type": "string"},
+                                   "message_en": {"type": "string"},
+                                   "field": {"type": "string"}}}}},
+            },
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": {
+            "/": {"get": {"summary": "Stored articles with links (HTML)",
+                          "responses": {"200": {"description": "HTML page"}}}},
+            "/articles": {"get": {
+                "summary": "Stored articles, newest first",
+                "parameters": [{"name": "page", "in": "query", "schema": {"type": "integer"}},
+                               {"name": "per_page", "in": "query",
+                                "schema": {"type": "integer", "maximum": 100}}],
+                "responses": {"200": _JSON, "422": _ERROR}}},
+            "/articles/{article_id}.pdf": {"get": {
+                "summary": "A stored article as PDF",
+                "parameters": [_ID, *_OPTIONS,
+                               {"name": "download", "in": "query", "schema": {"enum": ["1"]}}],
+                "responses": {"200": _PDF, "304": {"description": "not modified"},
+                              "404": _ERROR, "422": _ERROR, "503": _ERROR}}},
+            "/articles/{article_id}/print": {"get": {
+                "summary": "A stored article as print HTML",
+                "parameters": [_ID, *_OPTIONS],
+                "responses": {"200": {"description": "HTML page"}, "404": _ERROR}}},
+            "/assets/{mount}/{filename}": {"get": {
+                "summary": "Fonts and stylesheet of the print view",
+                "parameters": [{"name": "mount", "in": "path", "required": True,
+                                "schema": {"enum": ["fonts", "print"]}},
+                               {"name": "filename", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "the file"}, "404": _ERROR}}},
+            "/render": {"post": {
+                "summary": "Render an article sent as JSON; nothing is stored",
+                "security": [{"bearer": []}],
+                "parameters": _OPTIONS,
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Article"}}}},
+                "responses": {"200": _PDF, **errors}}},
+            "/health": {"get": {"summary": "Store, fonts, templates and cache checks",
+                                "responses": {"200": _JSON, "503": _JSON}}},
+            "/version": {"get": {"summary": "Versions and digests", "responses": {"200": _JSON}}},
+            "/openapi.json": {"get": {"summary": "This description",
+                                      "responses": {"200": _JSON}}},
+        },
+    }
