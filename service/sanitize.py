@@ -6,6 +6,8 @@ import re
 import lxml.html
 import nh3
 
+from .errors import ArticleInvalid
+
 # Content we print.  Everything else is unwrapped (its text kept) by nh3.
 ALLOWED_TAGS = {
     "p", "br", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "b", "em", "i", "u", "s",
@@ -31,6 +33,15 @@ ALLOWED_ATTRIBUTES = {
     "bdo": {"dir"},
 }
 URL_SCHEMES = {"http", "https", "mailto", "data"}
+# Real articles nest a few levels deep; hostile ones thousands, which would
+# exhaust the layout engine's recursion.  Deeper elements are unwrapped (their
+# text stays).
+MAX_DEPTH = 24
+# Beyond this the HTML parser itself gives up and text would be lost: refuse.
+REFUSED_DEPTH = 1000
+_PARSER = lxml.html.HTMLParser(huge_tree=True)
+_TAG = re.compile(r"<(/?)([a-zA-Z0-9]+)[^>]*>")
+_VOID = {"br", "img", "hr", "wbr"}
 
 # class/id words that mark sharing, printing, comment and navigation widgets
 # (WordPress print plugins, PrintFriendly, AddToAny, Jetpack and the like).
@@ -70,7 +81,11 @@ def clean_body(body_html, image_allowed=None):
     links = []
     if not cleaned.strip():
         return "", links
-    root = lxml.html.fragment_fromstring(cleaned, create_parent="div")
+    if _max_depth(cleaned) > REFUSED_DEPTH:
+        raise ArticleInvalid("body_html", f"elements are nested more than {REFUSED_DEPTH} deep",
+                             f"عناصر المقال متداخلة بعمق يتجاوز {REFUSED_DEPTH}")
+    root = lxml.html.fragment_fromstring(cleaned, create_parent="div", parser=_PARSER)
+    _flatten_deep(root)
     for element in list(root.iter()):
         if element is root or element.getparent() is None:
             continue
@@ -94,6 +109,28 @@ def clean_body(body_html, image_allowed=None):
     return "".join(
         lxml.html.tostring(child, encoding="unicode") if not isinstance(child, str)
         else html.escape(child) for child in _children_with_text(root)), links
+
+
+def _max_depth(html_text):
+    depth = deepest = 0
+    for match in _TAG.finditer(html_text):
+        if match[2].lower() in _VOID:
+            continue
+        depth += -1 if match[1] else 1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _flatten_deep(root):
+    depth = {root: 0}
+    too_deep = []
+    for element in root.iter():
+        if element is not root:
+            depth[element] = depth[element.getparent()] + 1
+            if depth[element] > MAX_DEPTH:
+                too_deep.append(element)
+    for element in reversed(too_deep):
+        element.drop_tag()
 
 
 def _is_chrome(element):

@@ -79,7 +79,10 @@ class Settings:
             if f.name in overrides or name not in environ:
                 continue
             values[f.name] = _convert(f, environ[name], name)
-        values.update(overrides)
+        for name, value in overrides.items():
+            kind = {f.name: f.type for f in fields(cls)}[name]
+            values[name] = Path(value) if kind in (Path, Path | None) and isinstance(
+                value, str) else value
         settings = cls(**values)
         settings.validate()
         return settings
