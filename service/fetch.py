@@ -2,14 +2,28 @@
 
 Documents are rendered with a base URL on a reserved, never-resolving origin,
 so relative URLs in article HTML can only name our own assets.  The fetcher
-serves ``fonts/`` and the print templates from that origin, and ``data:``
-URLs; everything else (``file:``, any network address) is refused.
+serves ``fonts/`` and the print templates from that origin, ``data:`` URLs,
+and images over http(s) from the hosts in MATBAA_IMAGE_HOSTS.  Everything
+else (``file:``, any other host) is refused.
+
+A remote image is fetched only from a public address: the host name is
+resolved here, every address is checked (no loopback, private, link-local
+such as 169.254.169.254, unique-local or reserved ranges, IPv4 or IPv6), and
+the connection goes to the checked address itself, so a DNS answer cannot
+change between check and use.  Redirects are followed by hand, each one
+checked the same way; size and time are limited.
 """
 
+import functools
+import http.client
+import ipaddress
 import logging
 import mimetypes
+import socket
+import ssl
+from collections import OrderedDict
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -17,25 +31,59 @@ log = logging.getLogger(__name__)
 
 # ".invalid" is reserved (RFC 2606): no resolver will ever answer for it.
 ASSET_ORIGIN = "https://assets.matbaa.invalid/"
+MAX_REDIRECTS = 3
 
 
 class FetchRefused(ValueError):
     """A URL the fetcher will not load."""
 
 
-class Fetcher(URLFetcher):
-    """Serve ``ASSET_ORIGIN/<mount>/<file>`` from local folders and ``data:`` URLs."""
+class ImagePolicy:
+    """Which remote images may be fetched, and within which limits."""
 
-    def __init__(self, mounts):
-        # No redirects: a redirect could lead anywhere, and we follow none.
+    def __init__(self, hosts=(), max_bytes=5 * 1024 * 1024, timeout=5, allow_loopback=False):
+        self.hosts = {h.strip().lower().rstrip(".") for h in hosts if h.strip()}
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        # Only for tests, which have nothing but loopback to serve images from.
+        self.allow_loopback = allow_loopback
+
+    def allows_url(self, url):
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        return parts.scheme in ("http", "https") and any(
+            host == allowed or host.endswith("." + allowed) for allowed in self.hosts)
+
+    def allows_src(self, src):
+        """For the sanitizer: may an ``<img src>`` stay in the article?"""
+        return src.startswith("data:image/") or self.allows_url(src)
+
+    def check_address(self, address):
+        ip = ipaddress.ip_address(address)
+        if ip.is_loopback and self.allow_loopback:
+            return
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if not ip.is_global or (mapped is not None and not mapped.is_global):
+            raise FetchRefused(f"address {address} is not public")
+
+
+class Fetcher(URLFetcher):
+    """Serve our assets, ``data:`` URLs and images from allowed hosts; refuse the rest."""
+
+    def __init__(self, mounts, images=None):
+        # No automatic redirects: each one is checked by hand.
         super().__init__(timeout=5, allow_redirects=False, allowed_protocols={"data"})
         self.mounts = {name: Path(folder).resolve() for name, folder in mounts.items()}
+        self.images = images or ImagePolicy()
+        self._remote_cache = OrderedDict()
 
     def fetch(self, url, headers=None):
         if url.startswith("data:"):
             return super().fetch(url, headers)
         if url.startswith(ASSET_ORIGIN):
             return self._asset(url)
+        if self.images.allows_url(url):
+            return self._remote_image(url)
         log.warning("fetch refused: %.200s", url)
         raise FetchRefused(f"refused URL {url[:200]!r}")
 
@@ -50,3 +98,84 @@ class Fetcher(URLFetcher):
                 return URLFetcherResponse(
                     url, path.read_bytes(), {"Content-Type": content_type})
         raise FetchRefused(f"no such asset {url[:200]!r}")
+
+    def _remote_image(self, url):
+        if url in self._remote_cache:
+            self._remote_cache.move_to_end(url)
+            body, content_type = self._remote_cache[url]
+            return URLFetcherResponse(url, body, {"Content-Type": content_type})
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            status, headers, body = self._get(current)
+            if status in (301, 302, 303, 307, 308) and headers.get("location"):
+                current = urljoin(current, headers["location"])
+                if not self.images.allows_url(current):
+                    raise FetchRefused(f"redirect to a host not allowed: {current[:200]!r}")
+                continue
+            if status != 200:
+                raise FetchRefused(f"image answered {status}: {url[:200]!r}")
+            content_type = headers.get("content-type", "").split(";")[0].strip()
+            if not content_type.startswith("image/"):
+                raise FetchRefused(f"not an image ({content_type!r}): {url[:200]!r}")
+            self._remote_cache[url] = (body, content_type)
+            if len(self._remote_cache) > 256:
+                self._remote_cache.popitem(last=False)
+            return URLFetcherResponse(url, body, {"Content-Type": content_type})
+        raise FetchRefused(f"too many redirects: {url[:200]!r}")
+
+    def _get(self, url):
+        parts = urlsplit(url)
+        host, https = parts.hostname, parts.scheme == "https"
+        port = parts.port or (443 if https else 80)
+        address = self._public_address(host, port)
+        connection = _PinnedConnection(host, port, address, https, self.images.timeout)
+        try:
+            path = parts.path or "/"
+            connection.request("GET", path + (f"?{parts.query}" if parts.query else ""),
+                               headers={"Host": parts.netloc, "User-Agent": "Matbaa",
+                                        "Accept": "image/*"})
+            response = connection.getresponse()
+            limit = self.images.max_bytes
+            declared = response.getheader("Content-Length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise FetchRefused(
+                    f"image over {limit} bytes; raise MATBAA_MAX_IMAGE_BYTES: {url[:200]!r}")
+            body = response.read(limit + 1)
+            if len(body) > limit:
+                raise FetchRefused(
+                    f"image over {limit} bytes; raise MATBAA_MAX_IMAGE_BYTES: {url[:200]!r}")
+            headers = {k.lower(): v for k, v in response.getheaders()}
+            return response.status, headers, body
+        except (OSError, http.client.HTTPException) as exc:
+            raise FetchRefused(f"image fetch failed ({exc.__class__.__name__}): {url[:200]!r}")
+        finally:
+            connection.close()
+
+    def _public_address(self, host, port):
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise FetchRefused(f"cannot resolve {host!r}: {exc}") from None
+        addresses = [info[4][0] for info in infos]
+        for address in addresses:
+            # Every address the name resolves to must be public, not just one.
+            self.images.check_address(address)
+        return addresses[0]
+
+
+class _PinnedConnection(http.client.HTTPSConnection):
+    """HTTP(S) to an address checked beforehand, with TLS verified for the host name."""
+
+    def __init__(self, host, port, address, https, timeout):
+        super().__init__(host, port, timeout=timeout, context=_tls_context())
+        self._address, self._https = address, https
+
+    def connect(self):
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        if self._https:
+            self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host)
+
+
+@functools.cache
+def _tls_context():
+    return ssl.create_default_context()

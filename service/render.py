@@ -55,7 +55,7 @@ def isolate_fontconfig(fonts_dir, cache_dir):
 class Renderer:
     """Everything a render needs, built once per process and reused."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, allow_loopback_images=False):
         self.settings = settings
         self.fonts = FontSet(settings.fonts_dir)
         self.font_report = self.fonts.check()
@@ -68,14 +68,17 @@ class Renderer:
         from weasyprint.text.fonts import FontConfiguration
 
         from . import joining, textlayer
-        from .fetch import ASSET_ORIGIN, Fetcher
+        from .fetch import ASSET_ORIGIN, Fetcher, ImagePolicy
 
         textlayer.install(self.fonts)
         joining.install()
 
         self.asset_origin = ASSET_ORIGIN
-        self.fetcher = Fetcher({"fonts": settings.fonts_dir,
-                                "print": self.templates.folder})
+        self.images = ImagePolicy(settings.image_host_list, settings.max_image_bytes,
+                                  settings.image_timeout, allow_loopback=allow_loopback_images)
+        self.templates.image_allowed = self.images.allows_src
+        self.fetcher = Fetcher({"fonts": settings.fonts_dir, "print": self.templates.folder},
+                               self.images)
         # One FontConfiguration per process: a new one per render leaks memory,
         # and registering @font-face once here makes every render reuse it.
         self.font_config = FontConfiguration()

@@ -42,6 +42,11 @@ class Settings:
     api_keys: str = _setting(
         "", "Comma-separated keys for writes and renders of sent content "
         "(Authorization: Bearer KEY); empty means loopback clients only.", secret=True)
+    image_hosts: str = _setting(
+        "", "Comma-separated hosts (and their subdomains) images may be fetched from.")
+    max_image_bytes: int = _setting(
+        5 * 1024 * 1024, "Largest remote image fetched, in bytes.")
+    image_timeout: int = _setting(5, "Seconds allowed for fetching one remote image.")
     cache_dir: Path | None = _setting(
         None, "Folder for rendered PDFs; empty means DATA_DIR/cache.")
     cache_max_bytes: int = _setting(
@@ -56,6 +61,10 @@ class Settings:
         PROJECT_ROOT.parent / "shared",
         "Read-only corpus used by the corpus tests (articles, pages, W3C cases).")
     log_level: str = _setting("INFO", "Python logging level.")
+
+    @property
+    def image_host_list(self):
+        return [host.strip() for host in self.image_hosts.split(",") if host.strip()]
 
     @property
     def api_key_list(self):

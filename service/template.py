@@ -61,6 +61,8 @@ class Templates:
         self.env.filters["ltr"] = isolate_addresses
         self.article_template = self.env.get_template("article.html")
         self.stylesheet = (self.folder / STYLESHEET).read_text(encoding="utf-8")
+        # Which <img src> may stay: set by the renderer from MATBAA_IMAGE_HOSTS.
+        self.image_allowed = lambda src: src.startswith("data:image/")
 
     @property
     def digest(self):
@@ -77,7 +79,7 @@ class Templates:
         process), so ``stylesheet_href`` is only set for the browser view.
         """
         body_source = article.body_html or paragraphs_to_html(article.paragraphs or [])
-        body, links = clean_body(body_source)
+        body, links = clean_body(body_source, self.image_allowed)
         body = normalize_body(body)
         locale = _locale(article.lang)
         lead = article.lead_image
@@ -91,7 +93,7 @@ class Templates:
             if article.updated_at and article.updated_at != article.published_at else "",
             "body": Markup(body),
             "links": links,
-            "lead_src": lead.src if lead and lead.src.startswith("data:image/") else None,
+            "lead_src": lead.src if lead and self.image_allowed(lead.src) else None,
             "qr": _qr(article.url) if article.url else None,
             "page_css": Markup(_page_css(options, has_section=bool(
                 article.section or article.categories))),
