@@ -84,7 +84,10 @@ def article_pdf(article_id):
 def article_print(article_id):
     article = _load(article_id)
     options = RenderOptions.from_query(request.args, _settings())
-    html = _renderer().html(article, options, asset_base=url_for("matbaa.home") + "assets/")
+    pdf_href = url_for("matbaa.article_pdf", article_id=article.id, download="1",
+                       **{name: getattr(options, name) for name in RenderOptions.ALLOWED})
+    html = _renderer().html(article, options, asset_base=url_for("matbaa.home") + "assets/",
+                            pdf_href=pdf_href)
     return Response(html, mimetype="text/html")
 
 

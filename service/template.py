@@ -26,8 +26,11 @@ class RenderOptions:
 
     paper: str = "a4"
     digits: str = "arab"
+    size: str = "m"       # text size: s, m, l
+    images: str = "1"     # 0 leaves images out
 
-    ALLOWED = {"paper": tuple(PAPER_SIZES), "digits": ("arab", "latn")}
+    ALLOWED = {"paper": tuple(PAPER_SIZES), "digits": ("arab", "latn"),
+               "size": ("s", "m", "l"), "images": ("0", "1")}
 
     @classmethod
     def from_query(cls, args, settings):
@@ -72,14 +75,17 @@ class Templates:
                 h.update(path.name.encode() + path.read_bytes())
         return h.hexdigest()[:16]
 
-    def article_html(self, article, options, site_name, *, font_css, stylesheet_href=None):
+    def article_html(self, article, options, site_name, *, font_css, stylesheet_href=None,
+                     pdf_href=None):
         """Return the print HTML of ``article``.
 
         For WeasyPrint the stylesheet is given separately (parsed once per
-        process), so ``stylesheet_href`` is only set for the browser view.
+        process), so ``stylesheet_href`` is only set for the browser view, as
+        is ``pdf_href``, which adds the reader's toolbar.
         """
         body_source = article.body_html or paragraphs_to_html(article.paragraphs or [])
-        body, links = clean_body(body_source, self.image_allowed)
+        image_allowed = self.image_allowed if options.images == "1" else _no_images
+        body, links = clean_body(body_source, image_allowed)
         body = normalize_body(body)
         locale = _locale(article.lang)
         lead = article.lead_image
@@ -93,15 +99,23 @@ class Templates:
             if article.updated_at and article.updated_at != article.published_at else "",
             "body": Markup(body),
             "links": links,
-            "lead_src": lead.src if lead and self.image_allowed(lead.src) else None,
+            "lead_src": lead.src if lead and image_allowed(lead.src) else None,
+            "options": options,
             "qr": _qr(article.url) if article.url else None,
             "page_css": Markup(_page_css(options, has_section=bool(
                 article.section or article.categories))),
             "font_css": Markup(font_css),
             "stylesheet_href": stylesheet_href,
-            "digits_class": f"digits-{options.digits}",
+            "toolbar": pdf_href is not None,
+            "pdf_href": pdf_href,
+            "digits_class": f"digits-{options.digits} size-{options.size}"
+                            + (" no-images" if options.images == "0" else ""),
         }
         return self.article_template.render(context)
+
+
+def _no_images(_src):
+    return False
 
 
 def _locale(lang):
