@@ -119,14 +119,18 @@ def render(source, output, paper, digits):
 @main.command("import")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--samples", is_flag=True, help="Import the sample articles shipped with Matbaa.")
-def import_(files, samples):
-    """Upsert articles from JSON (one article) or JSONL (one per line) files.
+@click.option("--url", help="Address of the page, for an .html file (its id and link).")
+def import_(files, samples, url):
+    """Upsert articles from JSON (one article), JSONL (one per line) or saved pages (.html).
 
-    Every file is validated first; nothing is stored unless all articles are valid.
+    From a saved article page the main text and metadata are extracted and the
+    site's chrome left behind.  Every file is validated first; nothing is
+    stored unless all articles are valid.
 
     \b
     Examples:
       matbaa import article.json more.jsonl
+      matbaa import saved-page.html --url https://example.com/news/123
       matbaa import --samples
     """
     from .store import Store
@@ -137,6 +141,15 @@ def import_(files, samples):
         raise click.UsageError("name at least one file, or --samples")
     articles = []
     for path in paths:
+        if path.endswith((".html", ".htm")):
+            from .source import article_from_page
+
+            try:
+                page = Path(path).read_text(encoding="utf-8", errors="replace")
+                articles.append(article_from_page(page, url, settings.max_article_chars))
+            except MatbaaError as exc:
+                raise click.ClickException(f"{path}: {exc}") from None
+            continue
         for where, data in _read_articles(path):
             try:
                 articles.append(parse_article(data, settings.max_article_chars))

@@ -126,6 +126,26 @@ def render():
     return _pdf_response(article, result.pdf, result.missing_glyphs)
 
 
+@bp.post("/articles/import")
+def import_page():
+    """A saved article page (text/html body) becomes a stored article: 201 and its JSON."""
+    from .source import article_from_page
+
+    require_writer()
+    if request.mimetype != "text/html":
+        raise errors.UnsupportedMediaType("send the page as text/html",
+                                          "أرسل الصفحة بصيغة text/html")
+    url = request.args.get("url") or None
+    page = request.get_data().decode(request.mimetype_params.get("charset", "utf-8"),
+                                     errors="replace")
+    article = article_from_page(page, url, _settings().max_article_chars)
+    _store().upsert(article)
+    response = jsonify(article.to_json())
+    response.status_code = 201
+    response.headers["Location"] = url_for("matbaa.article_pdf", article_id=article.id)
+    return response
+
+
 @bp.get("/articles")
 def list_articles():
     page = _positive_int("page", 1)

@@ -63,6 +63,15 @@ def spec():
                                {"name": "per_page", "in": "query",
                                 "schema": {"type": "integer", "maximum": 100}}],
                 "responses": {"200": _JSON, "422": _ERROR}}},
+            "/articles/import": {"post": {
+                "summary": "Import a saved article page (text/html); stores and returns it",
+                "security": [{"bearer": []}],
+                "parameters": [{"name": "url", "in": "query", "schema": {"type": "string"}}],
+                "requestBody": {"required": True, "content": {"text/html": {
+                    "schema": {"type": "string"}}}},
+                "responses": {"201": {"description": "the stored article", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Article"}}}},
+                    **errors}}},
             "/articles/{article_id}.pdf": {"get": {
                 "summary": "A stored article as PDF",
                 "parameters": [_ID, *_OPTIONS,

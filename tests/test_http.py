@@ -28,6 +28,7 @@ def test_route_table(app):
         ("/articles", "GET"),
         ("/articles/<article_id>.pdf", "GET"),
         ("/articles/<article_id>/print", "GET"),
+        ("/articles/import", "POST"),
         ("/assets/<mount>/<path:filename>", "GET"),
         ("/health", "GET"),
         ("/openapi.json", "GET"),

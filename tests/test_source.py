@@ -1,0 +1,86 @@
+"""Saved article pages (../shared/corpus/pages) become articles, chrome left behind."""
+
+import collections
+import html
+import json
+import re
+
+import pytest
+
+from service.cli import main
+from service.source import article_from_page
+from service.verify import article_text, words
+
+CHROME = ("اضف تعليق", "أضف تعليق", "شارك", "Print Friendly", "تابعونا", "اقرأ أيضا",
+          "Facebook", "Twitter", "WhatsApp")
+
+
+def pages(shared_dir):
+    for path in sorted((shared_dir / "corpus" / "pages").glob("*.html")):
+        truth = json.loads(path.with_suffix(".truth.json").read_text(encoding="utf-8"))
+        yield path, truth
+
+
+def f1(expected, got):
+    a, b = collections.Counter(words(expected)), collections.Counter(words(got))
+    common = sum((a & b).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(b.values()), common / sum(a.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def normal(text):
+    return " ".join(html.unescape(text).split())
+
+
+def test_corpus_pages(shared_dir):
+    rows = []
+    for path, truth in pages(shared_dir):
+        page = path.read_text(encoding="utf-8", errors="replace")
+        article = article_from_page(page, truth.get("url"))
+        text = article_text(article)
+        row = {"page": path.stem}
+        if truth.get("title"):
+            row["title"] = normal(article.title) == normal(truth["title"])
+        if truth.get("date"):
+            row["date"] = article.published_at is not None and \
+                article.published_at.date().isoformat() == truth["date"]
+        if truth.get("body"):
+            row["f1"] = round(f1(truth["body"], text), 3)
+        row["chrome"] = [c for c in CHROME if re.search(rf"(?<!\w){re.escape(c)}(?!\w)", text)
+                         and c not in truth.get("body", "")]
+        rows.append(row)
+    print("\n" + "\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    assert len(rows) == 6
+    assert all(r.get("title", True) for r in rows), rows
+    assert all(r.get("date", True) for r in rows), rows
+    assert all(r.get("f1", 1) >= 0.9 for r in rows), rows
+    assert not any(r["chrome"] for r in rows), rows
+
+
+def test_http_import_stores_and_answers_201(client, store, shared_dir):
+    path, truth = next(p for p in pages(shared_dir) if p[0].stem == "elbaladtv-2020-wp")
+    response = client.post(f"/articles/import?url={truth['url']}", data=path.read_bytes(),
+                           content_type="text/html; charset=utf-8")
+    assert response.status_code == 201, response.get_data(as_text=True)[:300]
+    article = response.get_json()
+    assert article["title"] == truth["title"]
+    assert response.headers["Location"].endswith(".pdf")
+    assert store.get(article["id"]).title == truth["title"]
+    assert client.get(response.headers["Location"]).status_code == 200
+
+
+def test_http_import_errors(client, store):
+    assert client.post("/articles/import", json={"x": 1}).status_code == 415
+    empty = client.post("/articles/import", data=b"<html><body><nav>menu</nav></body></html>",
+                        content_type="text/html")
+    assert empty.status_code == 422
+    assert store.list()[1] == 0
+
+
+def test_cli_imports_a_saved_page(runner, shared_dir, app):
+    path, truth = next(p for p in pages(shared_dir) if p[0].stem == "lbc-2026")
+    result = runner.invoke(main, ["import", str(path), "--url", truth["url"]])
+    assert result.exit_code == 0, result.output
+    assert "1 created" in result.output
