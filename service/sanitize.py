@@ -94,6 +94,10 @@ def clean_body(body_html, image_allowed=None):
             continue
         element.attrib.pop("class", None)
         element.attrib.pop("id", None)
+        if element.get("dir", "ltr").lower() not in {"ltr", "rtl", "auto"}:
+            element.attrib.pop("dir")
+        if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", element.get("lang", "en")):
+            element.attrib.pop("lang")
         if element.tag == "h1":
             element.tag = "h2"   # the article's own headline is the only h1
         elif element.tag == "img" and not image_allowed(element.get("src", "")):
