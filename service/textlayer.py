@@ -145,29 +145,33 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True):
             continue
         twins = _twins_of(font, twins_by_file) if swap_marks else {}
         rtl = bool(item.analysis.level % 2)
-        clusters = [glyph_string.log_clusters[i] for i in range(count)]
+        # One copy of the C arrays into Python lists: far cheaper than
+        # indexing cdata glyph by glyph (this runs for every line drawn).
+        clusters = ffi.unpack(glyph_string.log_clusters, count)
+        infos = glyph_string.glyphs
         starts = sorted(set(clusters))
         ends = dict(zip(starts, starts[1:] + [item.length]))
         groups = {}
-        for i in range(count):
-            info = glyph_string.glyphs[i]
-            glyph = info.glyph
+        for i, cluster in enumerate(clusters):
+            info = infos[i]
+            glyph, geometry = info.glyph, info.geometry
+            width = geometry.width
             if glyph != pango.PANGO_GLYPH_EMPTY and not glyph & pango.PANGO_GLYPH_UNKNOWN_FLAG:
-                groups.setdefault(clusters[i], []).append((glyph, bool(info.geometry.width)))
+                groups.setdefault(cluster, []).append((glyph, bool(width)))
                 twin = twins.get(glyph)
                 if twin is not None:
-                    geometry = info.geometry
                     marks.append((font, font_size, pango_font, glyph, pen,
                                   geometry.x_offset, geometry.y_offset))
                     # On the pen position, unshifted: an invisible glyph needs
                     # no offset, and shifts make pdf.js cut the line in pieces.
                     info.glyph = twin
                     geometry.x_offset = geometry.y_offset = 0
-            pen += info.geometry.width
+            pen += width
+        to_unicode = font.to_unicode
         for start, glyphs in groups.items():
             text = utf8[item.offset + start:item.offset + ends[start]].decode()
             for glyph, chars in assign(tuple(glyphs), text, rtl):
-                font.to_unicode[twins.get(glyph, glyph)] = chars
+                to_unicode[twins.get(glyph, glyph)] = chars
     for font, _size, _pango_font, glyph, *_position in marks:
         # The visible mark is only ever drawn hidden from extractors; pdf.js
         # skips a glyph whose text ends with a format character.
