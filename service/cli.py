@@ -1,5 +1,6 @@
 """The ``matbaa`` command line: serve, render, import, fonts."""
 
+import hashlib
 import json
 import os
 import sys
@@ -88,7 +89,9 @@ def _loopback_host(host):
               help="PDF file to write, or - for standard output.")
 @click.option("--paper", type=click.Choice(["a4", "a5", "letter"]), help="Paper size.")
 @click.option("--digits", type=click.Choice(["arab", "latn"]), help="Digits for page numbers and dates.")
-def render(source, output, paper, digits):
+@click.option("--archival", is_flag=True,
+              help="PDF/A-3u with the article's JSON attached, and OUT.pdf.sha256 beside it.")
+def render(source, output, paper, digits, archival):
     """Render a stored article (by id) or an article JSON file to PDF.
 
     \b
@@ -96,6 +99,7 @@ def render(source, output, paper, digits):
       matbaa render kuwait-coalition-meeting -o article.pdf
       matbaa render article.json -o - > article.pdf
       cat article.json | matbaa render - -o article.pdf
+      matbaa render kuwait-coalition-meeting --archival -o archive/article.pdf
     """
     from .render import Renderer
     from .template import RenderOptions
@@ -103,12 +107,16 @@ def render(source, output, paper, digits):
     settings = _settings()
     try:
         article = _load_article(source, settings)
-        options = RenderOptions(paper=paper or settings.paper, digits=digits or settings.digits)
+        options = RenderOptions(paper=paper or settings.paper, digits=digits or settings.digits,
+                                archival="1" if archival else "0")
         result = Renderer(settings).pdf(article, options)
     except (OSError, ValueError, MatbaaError) as exc:
         raise click.ClickException(str(exc)) from None
     with click.open_file(output, "wb") as out:
         out.write(result.pdf)
+    if archival and output != "-":
+        digest = hashlib.sha256(result.pdf).hexdigest()
+        Path(f"{output}.sha256").write_text(f"{digest}  {Path(output).name}\n", encoding="utf-8")
     if result.missing_glyphs:
         click.echo("warning: no bundled font covers: "
                    + " ".join(f"U+{ord(c):04X}" for c in result.missing_glyphs), err=True)
@@ -267,3 +275,7 @@ def fonts(text_file):
                 click.echo(f"  {describe_char(char)}")
             sys.exit(1)
         click.echo("every character of the text is covered")
+
+
+if __name__ == "__main__":
+    main()

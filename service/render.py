@@ -2,12 +2,14 @@
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import signal
 import tempfile
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -24,6 +26,10 @@ try:
     VERSION = version("matbaa")
 except PackageNotFoundError:  # running from a checkout that was not installed
     VERSION = "0.0.0+unknown"
+
+
+# Date given to an archived article's attachment when the article has none.
+ARCHIVE_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -111,16 +117,23 @@ class Renderer:
         if missing:
             log.warning("article %s has characters no bundled font covers: %s",
                         article.id, ", ".join(describe_char(c) for c in missing))
-        return RenderResult(pdf=self.html_to_pdf(document_html), missing_glyphs=missing)
+        return RenderResult(
+            pdf=self.html_to_pdf(document_html, identifier=self.etag(article, options),
+                                 source=article if options.archival == "1" else None),
+            missing_glyphs=missing)
 
-    def html_to_pdf(self, document_html, print_stylesheet=True):
+    def html_to_pdf(self, document_html, print_stylesheet=True, identifier=None, source=None):
         """Lay out a whole HTML document with our fonts, fetcher and text fixes.
 
         Refuses documents over MATBAA_MAX_PAGES, and stops a render that runs
         past MATBAA_RENDER_TIMEOUT (in a process's main thread, as under
         gunicorn; gunicorn's own timeout kills a worker stuck beyond that).
+
+        ``identifier`` fixes the PDF's /ID, so the same input gives the same
+        bytes.  With a ``source`` article the PDF is PDF/A-3u and carries the
+        article's JSON as an associated file (AFRelationship Source).
         """
-        from weasyprint import HTML
+        from weasyprint import HTML, Attachment
 
         stylesheets = [self.stylesheet] if print_stylesheet else []
         limit = self.settings.max_pages
@@ -132,7 +145,20 @@ class Renderer:
                 raise TooManyPages(
                     f"the document has {len(document.pages)} pages, over the limit of {limit}; "
                     "raise MATBAA_MAX_PAGES")
-            return document.write_pdf()
+            options = {}
+            if identifier:
+                options["pdf_identifier"] = identifier.encode()
+            if source is not None:
+                options["pdf_variant"] = "pdf/a-3u"
+                options["attachments"] = [Attachment(
+                    string=json.dumps(source.to_json(), ensure_ascii=False, sort_keys=True,
+                                      indent=1),
+                    name=f"{source.file_stem}.json", relationship="Source",
+                    description="The article as Matbaa received it (JSON)",
+                    # Dates from the article, not the clock: same input, same bytes.
+                    created=source.published_at or ARCHIVE_EPOCH,
+                    modified=source.updated_at or source.published_at or ARCHIVE_EPOCH)]
+            return document.write_pdf(**options)
 
     def warm_up(self):
         """Render a small article once, so the first reader does not pay for first use."""

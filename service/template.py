@@ -28,9 +28,10 @@ class RenderOptions:
     digits: str = "arab"
     size: str = "m"       # text size: s, m, l
     images: str = "1"     # 0 leaves images out
+    archival: str = "0"   # 1: PDF/A-3u with the article's source JSON attached
 
     ALLOWED = {"paper": tuple(PAPER_SIZES), "digits": ("arab", "latn"),
-               "size": ("s", "m", "l"), "images": ("0", "1")}
+               "size": ("s", "m", "l"), "images": ("0", "1"), "archival": ("0", "1")}
 
     @classmethod
     def from_query(cls, args, settings):
