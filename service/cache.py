@@ -95,6 +95,21 @@ class PdfCache:
                 "max_bytes": self.max_bytes}
 
 
+def rendered(renderer, cache, article, options):
+    """The PDF of ``article`` with ``options``: from the cache, else rendered and kept.
+
+    Returns (pdf bytes, missing glyphs, whether it came from the cache).
+    """
+    key = renderer.etag(article, options)
+    cached = cache.get(key)
+    if cached is not None:
+        pdf, facts = cached
+        return pdf, tuple(facts.get("missing_glyphs", ())), True
+    result = renderer.pdf(article, options)
+    cache.put(key, result.pdf, {"missing_glyphs": list(result.missing_glyphs)})
+    return result.pdf, result.missing_glyphs, False
+
+
 def _size(path):
     try:
         return path.stat().st_size

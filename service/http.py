@@ -2,6 +2,7 @@
 
 import hmac
 import ipaddress
+import threading
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory, url_for
@@ -9,6 +10,7 @@ from werkzeug.exceptions import NotFound
 
 from . import errors
 from .article import parse_article
+from .cache import rendered
 from .render import VERSION
 from .template import RenderOptions
 
@@ -67,17 +69,48 @@ def article_pdf(article_id):
     etag = _renderer().etag(article, options)
     if etag in request.if_none_match:
         return _cacheable(Response(status=304), etag)
-    cached = _cache().get(etag)
-    if cached is not None:
-        pdf, facts = cached
-        response = _pdf_response(article, pdf, facts.get("missing_glyphs", ()), etag)
-        response.headers["X-Matbaa-Cache"] = "hit"
-        return response
-    result = _renderer().pdf(article, options)
-    _cache().put(etag, result.pdf, {"missing_glyphs": list(result.missing_glyphs)})
-    response = _pdf_response(article, result.pdf, result.missing_glyphs, etag)
-    response.headers["X-Matbaa-Cache"] = "miss"
+    pdf, missing, hit = rendered(_renderer(), _cache(), article, options)
+    response = _pdf_response(article, pdf, missing, etag)
+    response.headers["X-Matbaa-Cache"] = "hit" if hit else "miss"
     return response
+
+
+@bp.put("/articles/<article_id>")
+def put_article(article_id):
+    """Upsert an article (JSON), then render its PDF in the background for the first reader."""
+    require_writer()
+    if not request.is_json:
+        raise errors.UnsupportedMediaType()
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise errors.BadRequest()
+    if data.setdefault("id", article_id) != article_id:
+        raise errors.ArticleInvalid("id", f"must be '{article_id}', the id in the address",
+                                    f"يجب أن يطابق المعرّف «{article_id}» الوارد في العنوان")
+    article = parse_article(data, max_chars=_settings().max_article_chars)
+    outcome = _store().upsert(article)
+    _prerender(article)
+    response = jsonify({"outcome": outcome, "article": article.to_json()})
+    response.status_code = 201 if outcome == "created" else 200
+    response.headers["Location"] = url_for("matbaa.article_pdf", article_id=article.id)
+    return response
+
+
+def _prerender(article):
+    """Render the default PDF in a thread, so the first reader is served from the cache."""
+    app = current_app._get_current_object()
+    renderer, cache = _renderer(), _cache()
+    options = renderer.default_options()
+
+    def work():
+        try:
+            rendered(renderer, cache, article, options)
+        except Exception:   # a failed pre-render only means the first reader waits
+            app.logger.exception("pre-render of %s failed", article.id)
+
+    thread = threading.Thread(target=work, name=f"prerender-{article.id}", daemon=True)
+    thread.start()
+    app.extensions.setdefault("matbaa.prerenders", []).append(thread)
 
 
 @bp.get("/articles/<article_id>/print")

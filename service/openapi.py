@@ -78,6 +78,13 @@ def spec():
                                {"name": "download", "in": "query", "schema": {"enum": ["1"]}}],
                 "responses": {"200": _PDF, "304": {"description": "not modified"},
                               "404": _ERROR, "422": _ERROR, "503": _ERROR}}},
+            "/articles/{article_id}": {"put": {
+                "summary": "Create or update an article; its PDF is rendered in the background",
+                "security": [{"bearer": []}],
+                "parameters": [_ID],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Article"}}}},
+                "responses": {"200": _JSON, "201": _JSON, **errors}}},
             "/articles/{article_id}/print": {"get": {
                 "summary": "A stored article as print HTML",
                 "parameters": [_ID, *_OPTIONS],

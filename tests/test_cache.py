@@ -54,3 +54,22 @@ def test_options_are_part_of_the_key(client, loaded_store):
     client.get(f"/articles/{SEED}.pdf")
     latn = client.get(f"/articles/{SEED}.pdf?digits=latn")
     assert latn.headers["X-Matbaa-Cache"] == "miss"
+
+
+def test_put_article_prerenders_for_the_first_reader(app, client, store):
+    data = sample(SEED)
+    response = client.put(f"/articles/{SEED}", json=data)
+    assert response.status_code == 201 and response.get_json()["outcome"] == "created"
+    assert response.headers["Location"] == f"/articles/{SEED}.pdf"
+    for thread in app.extensions["matbaa.prerenders"]:
+        thread.join(30)
+    first = client.get(f"/articles/{SEED}.pdf")
+    assert first.headers["X-Matbaa-Cache"] == "hit"
+    again = client.put(f"/articles/{SEED}", json=data)
+    assert again.status_code == 200 and again.get_json()["outcome"] == "unchanged"
+
+
+def test_put_article_checks_the_id(client, store):
+    response = client.put("/articles/other-id", json=sample(SEED))
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "id"
+    assert store.list()[1] == 0
