@@ -2,6 +2,7 @@
 
 import hmac
 import ipaddress
+import re
 import threading
 from urllib.parse import quote
 
@@ -44,7 +45,9 @@ def _pdf_response(article, pdf, missing_glyphs, etag=None):
     response = Response(pdf, mimetype="application/pdf")
     disposition = "attachment" if request.args.get("download") == "1" else "inline"
     filename = f"{article.file_stem}.pdf"
-    ascii_name = filename.encode("ascii", "ignore").decode() or "article.pdf"
+    # Old clients read only the plain filename: give them an ASCII one.
+    ascii_stem = re.sub(r"[^A-Za-z0-9._-]+", "", article.file_stem).strip("-.")
+    ascii_name = f"{ascii_stem or 'article'}.pdf"
     response.headers["Content-Disposition"] = (
         f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}")
     if missing_glyphs:

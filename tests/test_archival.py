@@ -11,7 +11,6 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 
 from service.article import parse_article
-from service.cli import main
 from service.template import RenderOptions
 from service.verify import article_text, score_words
 

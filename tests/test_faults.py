@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLES, sample
+from .conftest import sample
 
 ROOT = Path(__file__).resolve().parent.parent
 

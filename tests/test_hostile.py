@@ -6,7 +6,6 @@ PDF; each answer is a PDF or a clean 4xx; /health is fine afterwards.
 """
 
 import base64
-import io
 import json
 import socket
 import threading

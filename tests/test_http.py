@@ -56,6 +56,7 @@ def test_download_and_arabic_file_name(client, store):
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith("attachment;")
     assert unquote(disposition.split("filename*=UTF-8''")[1]) == "عنوان-عربي.pdf"
+    assert 'filename="article.pdf"' in disposition
 
 
 def test_etag_gives_304_and_changes_with_the_article(client, loaded_store):

@@ -1,13 +1,11 @@
 """Access rules and the limits that keep one request from taking the service down."""
 
-import json
-
 import pytest
 
 from service.app import create_app
 from service.cli import main
 
-from .conftest import SAMPLES, sample
+from .conftest import sample
 
 
 def make_client(settings, **changes):

@@ -5,8 +5,6 @@ import html
 import json
 import re
 
-import pytest
-
 from service.cli import main
 from service.source import article_from_page
 from service.verify import article_text, words
