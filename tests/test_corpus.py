@@ -30,9 +30,12 @@ def test_every_corpus_article_reads_back_in_order(shared_dir, renderer, tmp_path
     assert len(scores) == 304
     worst = sorted((s.ratio, article_id, s.missing[:10]) for article_id, s in scores.items())
     below = [w for w in worst if w[0] < 0.995]
+    dropped = {i: s.letters_dropped for i, s in scores.items() if s.letters_dropped}
+    inserted = {i: s.letters_inserted for i, s in scores.items() if s.letters_inserted}
     print(f"\ncorpus: {len(scores)} articles, worst {worst[0][0]:.4f}, "
-          f"{len(below)} below 99.5%: {below}")
+          f"{len(below)} below 99.5%: {below}; letters dropped {dropped}, inserted {inserted}")
     # Two articles sit at 99.4-99.5% (README, "Text layer": a line holding only
     # Latin text, and a number run ending a Latin phrase); none may fall below 99%.
     assert worst[0][0] >= 0.99, worst[:5]
+    assert not dropped and not inserted
     assert len(below) <= 2, below
