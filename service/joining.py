@@ -81,10 +81,8 @@ def join_across_boxes(root):
     for line in _descendants(root, boxes.LineBox):
         pieces = list(_flatten(line, boxes))
         for index in range(1, len(pieces)):
-            before, boundary, after = pieces[index - 1], pieces[index][1], pieces[index][0]
-            if before[0] is None or after is None:
-                continue
-            _join(pieces, index, boundary)
+            if pieces[index - 1][0] is not None and pieces[index][0] is not None:
+                _join(pieces, index, crossed=pieces[index][1])
 
 
 def _descendants(box, kind):

@@ -41,7 +41,7 @@ class Settings:
         30, "Seconds one render may take before it is stopped (503).")
     api_keys: str = _setting(
         "", "Comma-separated keys for writes and renders of sent content "
-        "(Authorization: Bearer KEY); empty means loopback clients only.", secret=True)
+        "(Authorization: Bearer KEY); empty means loopback clients only.")
     image_hosts: str = _setting(
         "", "Comma-separated hosts (and their subdomains) images may be fetched from.")
     max_image_bytes: int = _setting(
