@@ -4,7 +4,8 @@
 
 Writes bench/RESULTS.md.  Needs `wrk` and `chromium` (Debian packages) and the
 `bench` extra (`pip install -e '.[bench]'`: Playwright, driving Debian's
-Chromium, never its own download); without them those rows are left out.
+Chromium, never its own download, and matplotlib for bench/pages.png and
+bench/latency.png); without them those rows and charts are left out.
 Not a test: figures depend on the machine.
 """
 
@@ -251,7 +252,7 @@ def service_figures(runs, seconds):
     return results
 
 
-def write_results(engine, memory, service, args, elapsed):
+def write_results(engine, memory, service, args, elapsed, images=()):
     seed = engine["seed (2 pages)"]
     lines = [
         "# Benchmark results", "",
@@ -312,8 +313,71 @@ def write_results(engine, memory, service, args, elapsed):
     if 1 in service and 2 in service and service[1]["uncached_c8"] and service[2]["uncached_c8"]:
         ratio = service[2]["uncached_c8"]["rps"] / service[1]["uncached_c8"]["rps"]
         lines += [f"Uncached throughput, 2 workers / 1 worker at 8 connections: {ratio:.2f}×.", ""]
-    lines += ["Not measured yet: charts of seconds against pages and of latency percentiles.", ""]
+    lines += [f"![{name}]({name})" for name in images] + [""]
     (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def charts(engine, service):
+    """bench/pages.png (seconds against pages, per engine) and bench/latency.png."""
+    try:
+        import matplotlib
+    except ImportError:
+        return []
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(engine.values(), key=lambda row: row["pages"])
+    pages = [row["pages"] for row in rows]
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    series = [("raw", "WeasyPrint 70 (raw)"), ("matbaa", "Matbaa"),
+              ("chromium", "Chromium, page reused"), ("chromium_tab", "Chromium, fresh tab")]
+    for key, label in series:
+        if key in rows[0]:
+            axes.plot(pages, [row[key] for row in rows], marker="o", label=label)
+    axes.set_xlabel("pages")
+    axes.set_ylabel("seconds per document (median)")
+    axes.set_title("Render time against document length")
+    axes.grid(alpha=.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(ROOT / "bench" / "pages.png", dpi=110)
+    plt.close(figure)
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    labels, values = [], {"50%": [], "90%": [], "99%": []}
+    for workers, row in service.items():
+        for kind in ("cached", "uncached"):
+            for connections in (1, 2, 8):
+                figures = row.get(f"{kind}_c{connections}")
+                if not figures:
+                    continue
+                labels.append(f"{kind}\n{workers}w c{connections}")
+                for key in values:
+                    values[key].append(_ms(figures.get(key)))
+    if labels:
+        width = 0.27
+        for offset, (key, data) in enumerate(values.items()):
+            axes.bar([i + (offset - 1) * width for i in range(len(labels))], data, width,
+                     label=f"p{key[:-1]}")
+        axes.set_xticks(range(len(labels)), labels, fontsize=7)
+        axes.set_yscale("log")
+        axes.set_ylabel("latency, ms (log)")
+        axes.set_title("matbaa serve under wrk: w = workers, c = connections")
+        axes.legend()
+        figure.tight_layout()
+        figure.savefig(ROOT / "bench" / "latency.png", dpi=110)
+    plt.close(figure)
+    return ["pages.png", "latency.png"]
+
+
+def _ms(text):
+    """wrk's '12.34ms' / '1.05s' / '850.00us' in milliseconds."""
+    if not text:
+        return 0.0
+    for unit, factor in (("ms", 1), ("us", 0.001), ("s", 1000)):
+        if text.endswith(unit):
+            return float(text[:-len(unit)]) * factor
+    return float(text)
 
 
 def main():
@@ -327,7 +391,8 @@ def main():
     engine, renderer = engine_figures(args.runs)
     memory = memory_drift(renderer, args.memory_renders)
     service = service_figures(args.runs, seconds)
-    write_results(engine, memory, service, args, time.perf_counter() - start)
+    images = charts(engine, service)
+    write_results(engine, memory, service, args, time.perf_counter() - start, images)
     print((ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8"))
 
 
