@@ -68,8 +68,9 @@ class Templates:
         # Which <img src> may stay: set by the renderer from MATBAA_IMAGE_HOSTS.
         self.image_allowed = lambda src: src.startswith("data:image/")
 
-    @property
+    @functools.cached_property
     def digest(self):
+        """Hash of every file in templates/print, read once per process."""
         h = hashlib.sha256()
         for path in sorted(self.folder.rglob("*")):
             if path.is_file():
