@@ -8,14 +8,13 @@ FontConfiguration) and for Matbaa's render path.
 """
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def rss_mb():
@@ -38,26 +37,12 @@ def renderer_for(mode):
 
         renderer = Renderer(settings)
         return lambda: renderer.pdf(article)
-    from service.render import isolate_fontconfig
+    from run import raw_weasyprint
+    from service.template import RenderOptions
 
-    isolate_fontconfig(settings.fonts_dir.resolve(),
-                       Path(tempfile.gettempdir()) / f"matbaa-fontconfig-{os.getuid()}")
-    from weasyprint import CSS, HTML
-    from weasyprint.text.fonts import FontConfiguration
-
-    from service.fetch import ASSET_ORIGIN, Fetcher
-    from service.fonts import FontSet
-    from service.template import RenderOptions, Templates
-
-    templates, fonts = Templates(settings.templates_dir), FontSet(settings.fonts_dir)
-    fetcher = Fetcher({"fonts": settings.fonts_dir, "print": templates.folder})
-    font_config = FontConfiguration()
-    css = CSS(string=fonts.font_face_css(f"{ASSET_ORIGIN}fonts/") + templates.stylesheet,
-              base_url=f"{ASSET_ORIGIN}print/", url_fetcher=fetcher, font_config=font_config)
+    templates, _fonts, render = raw_weasyprint(settings)
     html = templates.article_html(article, RenderOptions(), settings.site_name, font_css="")
-    return lambda: HTML(string=html, base_url=ASSET_ORIGIN, url_fetcher=fetcher).write_pdf(
-        stylesheets=[css], font_config=font_config)
-
+    return lambda: render(html)
 
 def measure(mode, renders):
     render = renderer_for(mode)

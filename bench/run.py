@@ -57,13 +57,17 @@ def long_article(pages_hint):
                           "body_html": base["body_html"] * repeat})
 
 
-def engine_figures(runs):
-    """Raw WeasyPrint and Matbaa's render path on the identical HTML, in this process."""
+def raw_weasyprint(settings):
+    """Plain WeasyPrint with Matbaa's fonts, stylesheet and one FontConfiguration, no hooks.
+
+    Returns (templates, fonts, render) where ``render(html)`` gives PDF bytes.
+    Call it before any Renderer exists in the process: the Renderer installs
+    the text-layer and joining hooks process-wide.
+    """
     from service.fonts import FontSet
     from service.render import isolate_fontconfig
-    from service.template import RenderOptions, Templates
+    from service.template import Templates
 
-    settings = Settings.from_env()
     isolate_fontconfig(settings.fonts_dir.resolve(),
                        Path(tempfile.gettempdir()) / f"matbaa-fontconfig-{os.getuid()}")
     from weasyprint import CSS, HTML
@@ -76,6 +80,20 @@ def engine_figures(runs):
     font_config = FontConfiguration()
     css = CSS(string=fonts.font_face_css(f"{ASSET_ORIGIN}fonts/") + templates.stylesheet,
               base_url=f"{ASSET_ORIGIN}print/", url_fetcher=fetcher, font_config=font_config)
+
+    def render(html):
+        return HTML(string=html, base_url=ASSET_ORIGIN, url_fetcher=fetcher).write_pdf(
+            stylesheets=[css], font_config=font_config)
+
+    return templates, fonts, render
+
+
+def engine_figures(runs):
+    """Raw WeasyPrint and Matbaa's render path on the identical HTML, in this process."""
+    from service.template import RenderOptions
+
+    settings = Settings.from_env()
+    templates, fonts, raw_render = raw_weasyprint(settings)
     options = RenderOptions()
     articles = {"seed (2 pages)": sample("kuwait-coalition-meeting")}
     for pages in (2, 10, 40):
@@ -84,8 +102,7 @@ def engine_figures(runs):
             for name, a in articles.items()}
 
     def raw(name):
-        return HTML(string=html[name], base_url=ASSET_ORIGIN, url_fetcher=fetcher).write_pdf(
-            stylesheets=[css], font_config=font_config)
+        return raw_render(html[name])
 
     results = {}
     for name in articles:

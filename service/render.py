@@ -64,7 +64,7 @@ class Renderer:
     def __init__(self, settings, allow_loopback_images=False):
         self.settings = settings
         self.fonts = FontSet(settings.fonts_dir)
-        self.font_report = self.fonts.check()
+        self.fonts.check()
         self.templates = Templates(settings.templates_dir)
         isolate_fontconfig(settings.fonts_dir.resolve(),
                            Path(tempfile.gettempdir()) / f"matbaa-fontconfig-{os.getuid()}")
