@@ -26,6 +26,12 @@ def create_app(settings=None):
     # registered, stylesheet parsed.
     renderer = app.extensions["matbaa.renderer"] = Renderer(settings)
     renderer.warm_up()
+    if settings.wordpress_url:
+        from .render import VERSION
+        from .wordpress import WordPress
+
+        app.extensions["matbaa.wordpress"] = WordPress(settings, app.extensions["matbaa.store"],
+                                                       VERSION)
     app.extensions["matbaa.cache"] = PdfCache(settings.pdf_cache_dir, settings.cache_max_bytes)
     errors.init_app(app)
     observe.init_app(app)

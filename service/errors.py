@@ -102,6 +102,24 @@ class StoreUnavailable(MatbaaError):
     message_ar, message_en = "مخزن المقالات غير متاح مؤقتاً", "the article store is unavailable"
 
 
+class ArticleNotPublic(MatbaaError):
+    status, code = 403, "article_not_public"
+    message_ar = "المقال غير منشور للعموم (مسودة أو خاص)"
+    message_en = "the post is not public (a draft, private or protected)"
+
+
+class SourceUnavailable(MatbaaError):
+    """The article's source (WordPress) could not be reached or gave a broken answer."""
+
+    status, code = 502, "source_unavailable"
+    message_ar = "تعذّر الوصول إلى موقع المصدر"
+
+
+class SourceTimeout(MatbaaError):
+    status, code = 504, "source_timeout"
+    message_ar = "لم يُجب موقع المصدر في الوقت المسموح"
+
+
 def _http_error(exc):
     """Werkzeug's own errors (404 route, 405, 413) as our JSON shape."""
     if exc.code == 413:
@@ -123,7 +141,7 @@ def init_app(app):
     @app.errorhandler(MatbaaError)
     def handle_matbaa(exc):
         response = jsonify(exc.to_json())
-        if exc.status == 503:
+        if exc.status in (502, 503, 504):
             response.headers["Retry-After"] = "5"
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="matbaa"'

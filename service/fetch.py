@@ -21,6 +21,8 @@ import logging
 import mimetypes
 import socket
 import ssl
+import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 # ".invalid" is reserved (RFC 2606): no resolver will ever answer for it.
 ASSET_ORIGIN = "https://assets.matbaa.invalid/"
 MAX_REDIRECTS = 3
+FAILED_RETRY_SECONDS = 60
 
 
 class FetchRefused(ValueError):
@@ -41,8 +44,13 @@ class FetchRefused(ValueError):
 class ImagePolicy:
     """Which remote images may be fetched, and within which limits."""
 
-    def __init__(self, hosts=(), max_bytes=5 * 1024 * 1024, timeout=5, allow_loopback=False):
+    def __init__(self, hosts=(), max_bytes=5 * 1024 * 1024, timeout=5, allow_loopback=False,
+                 trusted_origins=()):
         self.hosts = {h.strip().lower().rstrip(".") for h in hosts if h.strip()}
+        # Origins the operator named (MATBAA_WORDPRESS_URL): images are fetched from
+        # them wherever they are, a newsroom's WordPress may well sit on a private
+        # network.  Only scheme, host and port together match, never a subdomain.
+        self.trusted_origins = {o.lower().rstrip("/") for o in trusted_origins if o}
         self.max_bytes = max_bytes
         self.timeout = timeout
         # Only for tests, which have nothing but loopback to serve images from.
@@ -51,8 +59,14 @@ class ImagePolicy:
     def allows_url(self, url):
         parts = urlsplit(url)
         host = (parts.hostname or "").lower().rstrip(".")
+        if self.trusts(url):
+            return True
         return parts.scheme in ("http", "https") and any(
             host == allowed or host.endswith("." + allowed) for allowed in self.hosts)
+
+    def trusts(self, url):
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}".lower() in self.trusted_origins
 
     def allows_src(self, src):
         """For the sanitizer: may an ``<img src>`` stay in the article?"""
@@ -76,6 +90,30 @@ class Fetcher(URLFetcher):
         self.mounts = {name: Path(folder).resolve() for name, folder in mounts.items()}
         self.images = images or ImagePolicy()
         self._remote_cache = OrderedDict()
+        self._failed = {}            # url -> when it last failed, to not retry at once
+        self._lock = threading.Lock()
+
+    def available(self, src):
+        """For a PDF: can this image be had?  Fetches it now; WeasyPrint then gets the copy.
+
+        A missing or refused image must not fail the PDF or vanish silently: the
+        template prints a note in its place instead (the caption stays).
+        """
+        if src.startswith("data:"):
+            return True
+        failed_at = self._failed.get(src)
+        if failed_at is not None and time.monotonic() - failed_at < FAILED_RETRY_SECONDS:
+            return False
+        try:
+            self.fetch(src)
+            return True
+        except FetchRefused as exc:
+            log.info("image left out of the PDF: %s", exc)
+            with self._lock:
+                self._failed[src] = time.monotonic()
+                if len(self._failed) > 1024:
+                    self._failed.pop(next(iter(self._failed)))
+            return False
 
     def fetch(self, url, headers=None):
         if url.startswith("data:"):
@@ -100,9 +138,12 @@ class Fetcher(URLFetcher):
         raise FetchRefused(f"no such asset {url[:200]!r}")
 
     def _remote_image(self, url):
-        if url in self._remote_cache:
-            self._remote_cache.move_to_end(url)
-            body, content_type = self._remote_cache[url]
+        with self._lock:
+            cached = self._remote_cache.get(url)
+            if cached is not None:
+                self._remote_cache.move_to_end(url)
+        if cached is not None:
+            body, content_type = cached
             return URLFetcherResponse(url, body, {"Content-Type": content_type})
         current = url
         for _ in range(MAX_REDIRECTS + 1):
@@ -117,9 +158,10 @@ class Fetcher(URLFetcher):
             content_type = headers.get("content-type", "").split(";")[0].strip()
             if not content_type.startswith("image/"):
                 raise FetchRefused(f"not an image ({content_type!r}): {url[:200]!r}")
-            self._remote_cache[url] = (body, content_type)
-            if len(self._remote_cache) > 256:
-                self._remote_cache.popitem(last=False)
+            with self._lock:
+                self._remote_cache[url] = (body, content_type)
+                if len(self._remote_cache) > 256:
+                    self._remote_cache.popitem(last=False)
             return URLFetcherResponse(url, body, {"Content-Type": content_type})
         raise FetchRefused(f"too many redirects: {url[:200]!r}")
 
@@ -127,7 +169,7 @@ class Fetcher(URLFetcher):
         parts = urlsplit(url)
         host, https = parts.hostname, parts.scheme == "https"
         port = parts.port or (443 if https else 80)
-        address = self._public_address(host, port)
+        address = self._address(host, port, public=not self.images.trusts(url))
         connection = _PinnedConnection(host, port, address, https, self.images.timeout)
         try:
             path = parts.path or "/"
@@ -151,13 +193,13 @@ class Fetcher(URLFetcher):
         finally:
             connection.close()
 
-    def _public_address(self, host, port):
+    def _address(self, host, port, public=True):
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise FetchRefused(f"cannot resolve {host!r}: {exc}") from None
         addresses = [info[4][0] for info in infos]
-        for address in addresses:
+        for address in addresses if public else ():
             # Every address the name resolves to must be public, not just one.
             self.images.check_address(address)
         return addresses[0]

@@ -6,7 +6,7 @@ import re
 import threading
 from urllib.parse import quote
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory, url_for
 from werkzeug.exceptions import NotFound
 
 from . import errors
@@ -30,11 +30,35 @@ def _renderer():
     return current_app.extensions["matbaa.renderer"]
 
 
+def _wordpress():
+    return current_app.extensions.get("matbaa.wordpress")
+
+
 def _load(article_id):
+    """The article to print: a WordPress post (numeric id, when configured) or a stored one."""
+    wordpress = _wordpress()
+    if wordpress is not None and wordpress.handles(article_id):
+        return _loaded(wordpress.load(article_id))
     article = _store().get(article_id)
     if article is None:
         raise errors.ArticleNotFound(f"no article with id '{article_id}'")
     return article
+
+
+def _loaded(loaded):
+    if loaded.stale:
+        # Served from the store because WordPress failed: say so (RFC 7234 warn-code 111).
+        g.matbaa_stale = loaded.reason
+    return loaded.article
+
+
+@bp.after_app_request
+def _mark_stale(response):
+    reason = g.pop("matbaa_stale", None)
+    if reason:
+        response.headers["Warning"] = '111 matbaa "Revalidation Failed: stored copy served"'
+        response.headers["X-Matbaa-Source"] = f"stale; reason={reason}"
+    return response
 
 
 def _cache():
@@ -67,7 +91,21 @@ def _cacheable(response, etag):
 
 @bp.get("/articles/<article_id>.pdf")
 def article_pdf(article_id):
-    article = _load(article_id)
+    return _article_pdf(_load(article_id))
+
+
+@bp.get("/articles/by-slug/<path:slug>.pdf")
+def article_pdf_by_slug(slug):
+    """A WordPress post by its slug (Arabic slugs as text or percent-encoded)."""
+    wordpress = _wordpress()
+    if wordpress is None:
+        raise errors.ArticleNotFound(
+            "articles are found by slug only on a WordPress site; set MATBAA_WORDPRESS_URL",
+            "البحث بالاسم المختصر متاح لمواقع ووردبريس فقط")
+    return _article_pdf(_loaded(wordpress.load_slug(slug)))
+
+
+def _article_pdf(article):
     options = RenderOptions.from_query(request.args, _settings())
     etag = _renderer().etag(article, options)
     if etag in request.if_none_match:
@@ -96,6 +134,39 @@ def put_article(article_id):
     response = jsonify({"outcome": outcome, "article": article.to_json()})
     response.status_code = 201 if outcome == "created" else 200
     response.headers["Location"] = url_for("matbaa.article_pdf", article_id=article.id)
+    return response
+
+
+@bp.post("/hooks/wordpress")
+def wordpress_hook():
+    """WordPress says a post was published, updated or unpublished: load it again now.
+
+    Body: ``{"post_id": 123}`` (JSON or form).  A published post is stored and its
+    PDF rendered in the background; a post that is no longer public is removed.
+    """
+    require_writer()
+    wordpress = _wordpress()
+    if wordpress is None:
+        raise errors.ArticleNotFound("no WordPress site is configured; set MATBAA_WORDPRESS_URL",
+                                     "لم يُضبط موقع ووردبريس")
+    data = request.get_json(silent=True) if request.is_json else request.form
+    post_id = str((data or {}).get("post_id", "")).strip()
+    if not wordpress.handles(post_id):
+        raise errors.ArticleInvalid("post_id", "must be a WordPress post id (digits)",
+                                    "الحقل «post_id» يجب أن يكون رقم مقال ووردبريس")
+    try:
+        loaded = wordpress.load(post_id, force=True)
+    except (errors.ArticleNotFound, errors.ArticleNotPublic) as exc:
+        removed = _store().delete(post_id)
+        return jsonify({"outcome": "removed" if removed else "absent", "post_id": post_id,
+                        "reason": exc.code})
+    if loaded.stale:
+        raise errors.SourceUnavailable(
+            f"WordPress could not be reached to load post {post_id}; try the hook again")
+    _prerender(loaded.article)
+    response = jsonify({"outcome": loaded.outcome, "article": loaded.article.to_json()})
+    response.status_code = 201 if loaded.outcome == "created" else 200
+    response.headers["Location"] = url_for("matbaa.article_pdf", article_id=post_id)
     return response
 
 

@@ -9,7 +9,11 @@ _PDF = {"description": "the PDF", "content": {"application/pdf": {
 _OPTIONS = [
     {"name": "paper", "in": "query", "schema": {"type": "string", "enum": ["a4", "a5", "letter"]}},
     {"name": "digits", "in": "query", "schema": {"type": "string", "enum": ["arab", "latn"]}},
+    {"name": "size", "in": "query", "schema": {"type": "string", "enum": ["s", "m", "l"]}},
+    {"name": "images", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}},
+    {"name": "archival", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}},
 ]
+_SOURCE_ERRORS = {str(code): _ERROR for code in (403, 404, 422, 502, 503, 504)}
 _ID = {"name": "article_id", "in": "path", "required": True,
        "schema": {"type": "string", "pattern": r"^[\w.\-]+$"}}
 _JSON = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -73,11 +77,30 @@ def spec():
                     "application/json": {"schema": {"$ref": "#/components/schemas/Article"}}}},
                     **errors}}},
             "/articles/{article_id}.pdf": {"get": {
-                "summary": "A stored article as PDF",
+                "summary": "An article as PDF (numeric ids are WordPress posts when "
+                           "MATBAA_WORDPRESS_URL is set)",
                 "parameters": [_ID, *_OPTIONS,
                                {"name": "download", "in": "query", "schema": {"enum": ["1"]}}],
                 "responses": {"200": _PDF, "304": {"description": "not modified"},
-                              "404": _ERROR, "422": _ERROR, "503": _ERROR}}},
+                              **_SOURCE_ERRORS}}},
+            "/articles/by-slug/{slug}.pdf": {"get": {
+                "summary": "A WordPress post, found by its slug, as PDF",
+                "parameters": [{"name": "slug", "in": "path", "required": True,
+                                "schema": {"type": "string"}}, *_OPTIONS,
+                               {"name": "download", "in": "query", "schema": {"enum": ["1"]}}],
+                "responses": {"200": _PDF, "304": {"description": "not modified"},
+                              **_SOURCE_ERRORS}}},
+            "/hooks/wordpress": {"post": {
+                "summary": "WordPress published, updated or unpublished a post: load it now "
+                           "and render it in the background (or remove it)",
+                "security": [{"bearer": []}],
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": {
+                        "type": "object", "required": ["post_id"],
+                        "properties": {"post_id": {"type": ["integer", "string"]}}}},
+                    "application/x-www-form-urlencoded": {"schema": {
+                        "type": "object", "properties": {"post_id": {"type": "string"}}}}}},
+                "responses": {"200": _JSON, "201": _JSON, **errors, **_SOURCE_ERRORS}}},
             "/articles/{article_id}": {"put": {
                 "summary": "Create or update an article; its PDF is rendered in the background",
                 "security": [{"bearer": []}],
@@ -86,9 +109,9 @@ def spec():
                     "schema": {"$ref": "#/components/schemas/Article"}}}},
                 "responses": {"200": _JSON, "201": _JSON, **errors}}},
             "/articles/{article_id}/print": {"get": {
-                "summary": "A stored article as print HTML",
+                "summary": "An article as print HTML, with the reader's toolbar",
                 "parameters": [_ID, *_OPTIONS],
-                "responses": {"200": {"description": "HTML page"}, "404": _ERROR}}},
+                "responses": {"200": {"description": "HTML page"}, **_SOURCE_ERRORS}}},
             "/assets/{mount}/{filename}": {"get": {
                 "summary": "Fonts and stylesheet of the print view",
                 "parameters": [{"name": "mount", "in": "path", "required": True,

@@ -81,7 +81,8 @@ class Renderer:
 
         self.asset_origin = ASSET_ORIGIN
         self.images = ImagePolicy(settings.image_host_list, settings.max_image_bytes,
-                                  settings.image_timeout, allow_loopback=allow_loopback_images)
+                                  settings.image_timeout, allow_loopback=allow_loopback_images,
+                                  trusted_origins=[settings.wordpress_origin])
         self.templates.image_allowed = self.images.allows_src
         self.fetcher = Fetcher({"fonts": settings.fonts_dir, "print": self.templates.folder},
                                self.images)
@@ -103,7 +104,8 @@ class Renderer:
         options = options or self.default_options()
         if asset_base is None:
             return self.templates.article_html(
-                article, options, self.settings.site_name, font_css="")
+                article, options, self.settings.site_name, font_css="",
+                image_check=self.fetcher.available)
         return self.templates.article_html(
             article, options, self.settings.site_name,
             font_css=self.fonts.font_face_css(f"{asset_base}fonts/"),

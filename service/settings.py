@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -47,6 +48,13 @@ class Settings:
     max_image_bytes: int = _setting(
         5 * 1024 * 1024, "Largest remote image fetched, in bytes.")
     image_timeout: int = _setting(5, "Seconds allowed for fetching one remote image.")
+    wordpress_url: str = _setting(
+        "", "A WordPress site (e.g. https://news.example); numeric article ids are then its "
+        "post ids, loaded from its REST API. Its host may serve images.")
+    wordpress_freshness: int = _setting(
+        60, "Seconds a post loaded from WordPress is used before WordPress is asked again.")
+    wordpress_timeout: int = _setting(
+        5, "Seconds allowed for one answer from WordPress.")
     cache_dir: Path | None = _setting(
         None, "Folder for rendered PDFs; empty means DATA_DIR/cache.")
     cache_max_bytes: int = _setting(
@@ -65,6 +73,14 @@ class Settings:
     @property
     def image_host_list(self):
         return [host.strip() for host in self.image_hosts.split(",") if host.strip()]
+
+    @property
+    def wordpress_origin(self):
+        """scheme://host[:port] of MATBAA_WORDPRESS_URL, or ''."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.wordpress_url.strip())
+        return f"{parts.scheme}://{parts.netloc}".lower() if parts.netloc else ""
 
     @property
     def api_key_list(self):
@@ -107,6 +123,9 @@ class Settings:
             if choices and getattr(self, f.name) not in choices:
                 raise SettingsError(
                     f"MATBAA_{f.name.upper()} must be one of {', '.join(choices)}")
+            if f.name == "wordpress_url" and self.wordpress_url and not re.fullmatch(
+                    r"https?://[^\s/]+(/[^\s]*)?", self.wordpress_url.strip()):
+                raise SettingsError("MATBAA_WORDPRESS_URL must be an http(s) address")
             if f.type is int and getattr(self, f.name) <= 0:
                 raise SettingsError(f"MATBAA_{f.name.upper()} must be a positive number")
 

@@ -29,6 +29,20 @@ class ArticleRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class SourceRow(Base):
+    """Where an article came from and when it was last checked there (WordPress posts)."""
+
+    __tablename__ = "article_sources"
+
+    article_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    slug: Mapped[str | None] = mapped_column(String(400), index=True)
+    remote_modified: Mapped[str | None] = mapped_column(String(40))
+    etag: Mapped[str | None] = mapped_column(String(200))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 def _now():
     return datetime.now(timezone.utc)
 
@@ -88,6 +102,42 @@ class Store:
                 .order_by(ArticleRow.published_at.desc().nulls_last(), ArticleRow.id)
                 .offset((page - 1) * per_page).limit(per_page)).all()
             return [Article.model_validate_json(r.data) for r in rows], total
+
+    def delete(self, article_id):
+        """Remove an article and its source record; return whether it was there."""
+        with self._session() as session:
+            row = session.get(ArticleRow, article_id)
+            source = session.get(SourceRow, article_id)
+            for found in (row, source):
+                if found is not None:
+                    session.delete(found)
+            session.commit()
+            return row is not None
+
+    def source_state(self, article_id=None, *, source=None, slug=None):
+        """The source record of an article, by id or by (source, slug); a plain dict."""
+        with self._session() as session:
+            if article_id is not None:
+                row = session.get(SourceRow, article_id)
+            else:
+                row = session.scalars(select(SourceRow).where(
+                    SourceRow.source == source, SourceRow.slug == slug)).first()
+            if row is None:
+                return None
+            return {c.name: getattr(row, c.name) for c in SourceRow.__table__.columns}
+
+    def save_source_state(self, article_id, source, **fields):
+        """Create or update an article's source record; ``checked_at`` defaults to now."""
+        with self._session() as session:
+            row = session.get(SourceRow, article_id)
+            if row is None:
+                row = SourceRow(article_id=article_id, source=source)
+                session.add(row)
+            row.source = source
+            row.checked_at = fields.pop("checked_at", None) or _now()
+            for name, value in fields.items():
+                setattr(row, name, value)
+            session.commit()
 
     def ping(self):
         with self._session() as session:

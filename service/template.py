@@ -78,15 +78,22 @@ class Templates:
         return h.hexdigest()[:16]
 
     def article_html(self, article, options, site_name, *, font_css, stylesheet_href=None,
-                     pdf_href=None):
+                     pdf_href=None, image_check=None):
         """Return the print HTML of ``article``.
 
         For WeasyPrint the stylesheet is given separately (parsed once per
         process), so ``stylesheet_href`` is only set for the browser view, as
-        is ``pdf_href``, which adds the reader's toolbar.
+        is ``pdf_href``, which adds the reader's toolbar.  ``image_check(src)``,
+        given for PDFs, fetches each image first: one that cannot be had is
+        replaced by a note, like an image that is not allowed.
         """
         body_source = article.body_html or paragraphs_to_html(article.paragraphs or [])
         image_allowed = self.image_allowed if options.images == "1" else _no_images
+        if image_check is not None and options.images == "1":
+            allowed = image_allowed
+
+            def image_allowed(src):
+                return allowed(src) and image_check(src)
         body, links = clean_body(body_source, image_allowed)
         body = normalize_body(body)
         locale = _locale(article.lang)

@@ -101,3 +101,27 @@ def pdffonts(pdf_bytes, tmp_path):
         # name, type (one or more words), encoding, emb, sub, uni, object, id
         rows.append({"name": parts[0], "emb": parts[-5], "sub": parts[-4], "uni": parts[-3]})
     return rows
+
+
+@pytest.fixture(scope="session")
+def wordpress_site(tmp_path_factory):
+    """A real WordPress (Debian's package, MariaDB, php -S) for the whole session."""
+    from PIL import Image
+
+    from .wordpress_site import WordPressSite, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    folder = tmp_path_factory.mktemp("wordpress")
+    lead = folder / "lead.png"
+    # A picture with a clear colour, to find it again in the PDF's pixels.
+    Image.new("RGB", (640, 360), (20, 90, 170)).save(lead)
+    site = WordPressSite(folder)
+    try:
+        site.start(lead)
+        yield site
+    finally:
+        site.stop()
