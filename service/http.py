@@ -194,7 +194,7 @@ def article_print(article_id):
     pdf_href = url_for("matbaa.article_pdf", article_id=article.id, download="1",
                        **{name: getattr(options, name) for name in RenderOptions.ALLOWED})
     html = _renderer().html(article, options, asset_base=url_for("matbaa.home") + "assets/",
-                            pdf_href=pdf_href)
+                            pdf_href=pdf_href, autoprint=request.args.get("print") == "1")
     return Response(html, mimetype="text/html")
 
 

@@ -110,7 +110,9 @@ def spec():
                 "responses": {"200": _JSON, "201": _JSON, **errors}}},
             "/articles/{article_id}/print": {"get": {
                 "summary": "An article as print HTML, with the reader's toolbar",
-                "parameters": [_ID, *_OPTIONS],
+                "parameters": [_ID, *_OPTIONS, {
+                    "name": "print", "in": "query", "schema": {"enum": ["1"]},
+                    "description": "open the browser's print dialog once loaded"}],
                 "responses": {"200": {"description": "HTML page"}, **_SOURCE_ERRORS}}},
             "/assets/{mount}/{filename}": {"get": {
                 "summary": "Fonts and stylesheet of the print view",

@@ -99,7 +99,7 @@ class Renderer:
         # WeasyPrint documents are not safe to build from several threads at once.
         self._lock = threading.Lock()
 
-    def html(self, article, options=None, *, asset_base=None, pdf_href=None):
+    def html(self, article, options=None, *, asset_base=None, pdf_href=None, autoprint=False):
         """The print HTML; with ``asset_base`` it links the stylesheet and fonts for a browser."""
         options = options or self.default_options()
         if asset_base is None:
@@ -109,7 +109,8 @@ class Renderer:
         return self.templates.article_html(
             article, options, self.settings.site_name,
             font_css=self.fonts.font_face_css(f"{asset_base}fonts/"),
-            stylesheet_href=f"{asset_base}print/print.css", pdf_href=pdf_href)
+            stylesheet_href=f"{asset_base}print/print.css", pdf_href=pdf_href,
+            autoprint=autoprint)
 
     def pdf(self, article, options=None):
         """Render ``article`` to PDF bytes, reporting characters no bundled font covers."""

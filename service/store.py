@@ -51,7 +51,8 @@ class Store:
     """Article storage; every method is one transaction."""
 
     def __init__(self, url):
-        if url.startswith("sqlite:///"):
+        # (an SQLite URI filename, "sqlite:///file:…?mode=ro&uri=true", names an existing file)
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///file:"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":

@@ -78,7 +78,7 @@ class Templates:
         return h.hexdigest()[:16]
 
     def article_html(self, article, options, site_name, *, font_css, stylesheet_href=None,
-                     pdf_href=None, image_check=None):
+                     pdf_href=None, image_check=None, autoprint=False):
         """Return the print HTML of ``article``.
 
         For WeasyPrint the stylesheet is given separately (parsed once per
@@ -117,6 +117,7 @@ class Templates:
             "stylesheet_href": stylesheet_href,
             "toolbar": pdf_href is not None,
             "pdf_href": pdf_href,
+            "autoprint": autoprint,
             "digits_class": f"digits-{options.digits} size-{options.size}"
                             + (" no-images" if options.images == "0" else ""),
         }
