@@ -11,8 +11,12 @@ from .settings import Settings
 from .store import Store
 
 
-def create_app(settings=None):
-    """Build the app; ``settings`` default to ``Settings.from_env()``."""
+def create_app(settings=None, render_pool=False):
+    """Build the app; ``settings`` default to ``Settings.from_env()``.
+
+    With ``render_pool`` (as under ``matbaa serve``) renders run in
+    MATBAA_RENDER_PROCESSES worker processes; else in the calling thread.
+    """
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level)
     # WeasyPrint reports every layout step at INFO; only its warnings matter here.
@@ -25,7 +29,12 @@ def create_app(settings=None):
     # Built before the first request so a worker is warm: fonts checked and
     # registered, stylesheet parsed.
     renderer = app.extensions["matbaa.renderer"] = Renderer(settings)
-    renderer.warm_up()
+    if render_pool:
+        from .pool import RenderPool
+
+        renderer.pool = RenderPool(settings, settings.render_processes)
+    else:
+        renderer.warm_up()
     if settings.wordpress_url:
         from .render import VERSION
         from .wordpress import WordPress

@@ -31,19 +31,28 @@ def main():
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to bind.")
-@click.option("--workers", default=os.cpu_count() or 1, show_default="number of cores",
-              type=click.IntRange(1, 64), help="Worker processes, each with a warm renderer.")
+@click.option("--workers", type=click.IntRange(1, 64),
+              help="Render worker processes, each with a warm renderer "
+                   "[default: MATBAA_RENDER_PROCESSES, one per core].")
+@click.option("--threads", default=32, show_default=True, type=click.IntRange(1, 256),
+              help="Threads answering requests in the web process.")
 @click.option("--dev", is_flag=True, help="Flask's development server with the reloader.")
 @click.option("--insecure", is_flag=True,
               help="Allow a non-loopback address without MATBAA_API_KEYS.")
-def serve(host, port, workers, dev, insecure):
+def serve(host, port, workers, threads, dev, insecure):
     """Serve the HTTP API with gunicorn.
+
+    One web process answers on threads (cached PDFs, print views, JSON, keep-alive)
+    and hands renders to warm render worker processes, which can be killed when a
+    render hangs; renders waiting past MATBAA_RENDER_QUEUE are refused with 429.
 
     \b
     Example:
       matbaa serve --port 8000 --workers 2
     """
     settings = _settings()
+    if workers:
+        settings = settings.replace(render_processes=workers)
     if not settings.api_key_list and not insecure and not _loopback_host(host):
         raise click.UsageError(
             f"refusing to listen on {host} without MATBAA_API_KEYS: anyone could render "
@@ -57,17 +66,18 @@ def serve(host, port, workers, dev, insecure):
     class Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            # Renders are CPU-bound: one request at a time per process.
-            self.cfg.set("worker_class", "sync")
-            # A worker stuck past the render timeout (in C code, out of reach
-            # of its own alarm) is killed and replaced by gunicorn.
+            # One web process: the renders' CPU work is in the render processes,
+            # and one process keeps the render queue and the metrics in one place.
+            self.cfg.set("workers", 1)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", threads)
+            self.cfg.set("keepalive", 5)
             self.cfg.set("timeout", settings.render_timeout + 30)
             self.cfg.set("accesslog", "-")
 
         def load(self):
             from .app import create_app
-            return create_app(settings)
+            return create_app(settings, render_pool=True)
 
     Server().run()
 

@@ -92,6 +92,18 @@ class RenderTooLong(MatbaaError):
     message_ar = "استغرق إنشاء الملف وقتاً أطول من المسموح"
 
 
+class RenderBusy(MatbaaError):
+    status, code = 429, "render_busy"
+    message_ar = "الخدمة مشغولة بطلبات أخرى؛ أعد المحاولة بعد قليل"
+    message_en = "too many renders are waiting; try again shortly"
+
+
+class RenderFailed(MatbaaError):
+    status, code = 503, "render_failed"
+    message_ar = "توقف عامل الإنشاء أثناء العمل؛ أعد المحاولة"
+    message_en = "the render worker stopped during this render; try again"
+
+
 class TooManyPages(MatbaaError):
     status, code = 422, "too_many_pages"
     message_ar = "عدد صفحات المستند أكبر من الحد المسموح"
@@ -141,7 +153,7 @@ def init_app(app):
     @app.errorhandler(MatbaaError)
     def handle_matbaa(exc):
         response = jsonify(exc.to_json())
-        if exc.status in (502, 503, 504):
+        if exc.status in (429, 502, 503, 504):
             response.headers["Retry-After"] = "5"
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="matbaa"'

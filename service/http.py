@@ -12,6 +12,7 @@ from werkzeug.exceptions import NotFound
 from . import errors
 from .article import parse_article
 from .cache import rendered
+from .observe import metrics
 from .render import VERSION
 from .template import RenderOptions
 
@@ -46,6 +47,7 @@ def _load(article_id):
 
 
 def _loaded(loaded):
+    metrics().source_loads.labels(loaded.outcome).inc()
     if loaded.stale:
         # Served from the store because WordPress failed: say so (RFC 7234 warn-code 111).
         g.matbaa_stale = loaded.reason
@@ -111,6 +113,7 @@ def _article_pdf(article):
     if etag in request.if_none_match:
         return _cacheable(Response(status=304), etag)
     pdf, missing, hit = rendered(_renderer(), _cache(), article, options)
+    metrics().cache.labels("hit" if hit else "miss").inc()
     response = _pdf_response(article, pdf, missing, etag)
     response.headers["X-Matbaa-Cache"] = "hit" if hit else "miss"
     return response
@@ -179,7 +182,9 @@ def _prerender(article):
     def work():
         try:
             rendered(renderer, cache, article, options)
-        except Exception:   # a failed pre-render only means the first reader waits
+        except errors.MatbaaError as exc:   # busy, too long: the first reader waits
+            app.logger.warning("pre-render of %s not done: %s", article.id, exc.message_en)
+        except Exception:
             app.logger.exception("pre-render of %s failed", article.id)
 
     thread = threading.Thread(target=work, name=f"prerender-{article.id}", daemon=True)
@@ -295,6 +300,11 @@ def health():
     templates_ok = (renderer.templates.folder / "article.html").is_file()
     checks["templates"] = {"ok": templates_ok, "digest": renderer.templates.digest}
     checks["cache"] = {"ok": _cache().folder.is_dir(), **_cache().stats()}
+    pool = renderer.pool
+    if pool is not None:
+        # Still ok while workers warm up: renders wait for them.
+        checks["render_processes"] = {"ok": True, "size": pool.size, "ready": pool.ready,
+                                      "running": pool.running, "waiting": pool.waiting}
     ok = all(check["ok"] for check in checks.values())
     return jsonify({"ok": ok, "checks": checks}), 200 if ok else 503
 

@@ -1,4 +1,11 @@
-"""Observe: a request id on every answer and one structured log line per request."""
+"""Observe: a request id on every answer, one structured log line per request, metrics.
+
+``/metrics`` gives Prometheus text: requests by route and status with their
+durations, renders by outcome with their durations, cache hits and misses,
+refusals by error code, the render queue (waiting and running) and WordPress
+loads by outcome.  Each app has its own registry (tests build many apps); the
+one web process of ``matbaa serve`` holds every count.
+"""
 
 import json
 import logging
@@ -6,13 +13,65 @@ import re
 import time
 import uuid
 
-from flask import g, request
+from flask import Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest)
 
 log = logging.getLogger("matbaa.request")
+
+# Seconds: a cached PDF takes milliseconds, a long uncached one seconds.
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("matbaa_http_requests", "HTTP requests answered",
+                                ["method", "route", "status"], registry=r)
+        self.request_seconds = Histogram("matbaa_http_request_seconds",
+                                         "Time to answer a request", ["route"],
+                                         buckets=_BUCKETS, registry=r)
+        self.renders = Counter("matbaa_renders", "PDF renders by outcome", ["outcome"],
+                               registry=r)
+        self.render_seconds = Histogram("matbaa_render_seconds", "Time of one PDF render",
+                                        buckets=_BUCKETS, registry=r)
+        self.cache = Counter("matbaa_cache_requests", "PDF cache look-ups", ["result"],
+                             registry=r)
+        self.refusals = Counter("matbaa_refusals", "Requests answered with an error",
+                                ["status", "code"], registry=r)
+        self.source_loads = Counter("matbaa_source_loads", "WordPress post loads by outcome",
+                                    ["outcome"], registry=r)
+        self.queue_waiting = Gauge("matbaa_render_queue_waiting",
+                                   "Renders waiting for a free render process", registry=r)
+        self.queue_running = Gauge("matbaa_render_queue_running",
+                                   "Renders running in render processes", registry=r)
+
+    def watch_pool(self, pool):
+        self.queue_waiting.set_function(lambda: pool.waiting)
+        self.queue_running.set_function(lambda: pool.running)
+
+    def render_done(self, outcome, seconds):
+        self.renders.labels(outcome).inc()
+        self.render_seconds.observe(seconds)
+
+
+def metrics(app=None):
+    return (app or current_app).extensions["matbaa.metrics"]
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def init_app(app):
+    app.extensions["matbaa.metrics"] = recorder = Metrics()
+    pool = app.extensions["matbaa.renderer"].pool
+    if pool is not None:
+        recorder.watch_pool(pool)
+    app.extensions["matbaa.renderer"].on_render = recorder.render_done
+
+    @app.get("/metrics")
+    def prometheus_metrics():
+        return Response(generate_latest(recorder.registry), mimetype=CONTENT_TYPE_LATEST)
+
     @app.before_request
     def start():
         # Keep a caller's id (a proxy's X-Request-Id) when it is sane; else make one.
@@ -24,11 +83,17 @@ def init_app(app):
     def finish(response):
         request_id = getattr(g, "request_id", None) or uuid.uuid4().hex
         response.headers["X-Request-Id"] = request_id
+        seconds = time.perf_counter() - getattr(g, "started", time.perf_counter())
+        route = request.url_rule.rule if request.url_rule else "(none)"
+        recorder.requests.labels(request.method, route, str(response.status_code)).inc()
+        recorder.request_seconds.labels(route).observe(seconds)
+        if response.status_code >= 400 and response.is_json:
+            code = ((response.get_json(silent=True) or {}).get("error") or {}).get("code", "")
+            recorder.refusals.labels(str(response.status_code), code).inc()
         log.info(json.dumps({
             "request_id": request_id, "method": request.method, "path": request.path,
             "status": response.status_code,
-            "ms": round((time.perf_counter() - getattr(g, "started", time.perf_counter()))
-                        * 1000, 1),
+            "ms": round(seconds * 1000, 1),
             "cache": response.headers.get("X-Matbaa-Cache"),
             "bytes": response.calculate_content_length(),
         }))

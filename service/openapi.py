@@ -42,7 +42,7 @@ ARTICLE_SCHEMA = {
 
 
 def spec():
-    errors = {str(code): _ERROR for code in (400, 401, 403, 404, 413, 415, 422, 503)}
+    errors = {str(code): _ERROR for code in (400, 401, 403, 404, 413, 415, 422, 429, 503)}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Matbaa", "version": VERSION,
@@ -131,6 +131,10 @@ def spec():
             "/health": {"get": {"summary": "Store, fonts, templates and cache checks",
                                 "responses": {"200": _JSON, "503": _JSON}}},
             "/version": {"get": {"summary": "Versions and digests", "responses": {"200": _JSON}}},
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics: requests, renders, cache, refusals, queue",
+                "responses": {"200": {"description": "Prometheus text format", "content": {
+                    "text/plain": {"schema": {"type": "string"}}}}}}},
             "/openapi.json": {"get": {"summary": "This description",
                                       "responses": {"200": _JSON}}},
         },

@@ -8,6 +8,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -16,7 +17,7 @@ from xml.sax.saxutils import escape
 
 import lxml.html
 
-from .errors import RenderTooLong, TooManyPages
+from .errors import MatbaaError, RenderTooLong, TooManyPages
 from .fonts import FontSet, describe_char
 from .template import RenderOptions, Templates
 
@@ -98,6 +99,8 @@ class Renderer:
             f"{self.templates.digest}:{self.fonts.digest}:{VERSION}".encode()).hexdigest()[:16]
         # WeasyPrint documents are not safe to build from several threads at once.
         self._lock = threading.Lock()
+        self.pool = None
+        self.on_render = None        # (outcome, seconds) after every render: metrics
 
     def html(self, article, options=None, *, asset_base=None, pdf_href=None, autoprint=False):
         """The print HTML; with ``asset_base`` it links the stylesheet and fonts for a browser."""
@@ -113,8 +116,28 @@ class Renderer:
             autoprint=autoprint)
 
     def pdf(self, article, options=None):
-        """Render ``article`` to PDF bytes, reporting characters no bundled font covers."""
+        """Render ``article`` to PDF bytes, reporting characters no bundled font covers.
+
+        With a pool (under ``matbaa serve``) the render runs in one of its worker
+        processes, which calls this same method on its own renderer.
+        """
         options = options or self.default_options()
+        started, outcome = time.perf_counter(), "ok"
+        try:
+            if self.pool is not None:
+                return self.pool.pdf(article, options)
+            return self._pdf(article, options)
+        except MatbaaError as exc:
+            outcome = exc.code
+            raise
+        except Exception:
+            outcome = "internal_error"
+            raise
+        finally:
+            if self.on_render is not None:
+                self.on_render(outcome, time.perf_counter() - started)
+
+    def _pdf(self, article, options):
         document_html = self.html(article, options)
         missing = tuple(self.fonts.missing(_text_of(document_html)))
         if missing:

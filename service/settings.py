@@ -40,6 +40,10 @@ class Settings:
         200, "Most pages one document may have; longer ones are refused.")
     render_timeout: int = _setting(
         30, "Seconds one render may take before it is stopped (503).")
+    render_processes: int = _setting(
+        os.cpu_count() or 1, "Render worker processes under matbaa serve (default: one per core).")
+    render_queue: int = _setting(
+        16, "Renders that may wait for a free render process; one more is refused with 429.")
     api_keys: str = _setting(
         "", "Comma-separated keys for writes and renders of sent content "
         "(Authorization: Bearer KEY); empty means loopback clients only.")

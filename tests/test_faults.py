@@ -52,38 +52,75 @@ def post(base, article, timeout=60):
     return urllib.request.urlopen(request, timeout=timeout)
 
 
-def workers_of(master):
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return [int(pid) for pid in children]
+def children_of(pid):
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-def test_worker_killed_mid_render(server):
-    base, process, _ = server
+def render_processes(master, base=None):
+    """gunicorn master → its web worker → the render worker processes (warm, if base given)."""
+    for _ in range(400):
+        if base and not json.loads(urllib.request.urlopen(f"{base}/health").read())[
+                "checks"]["render_processes"]["ready"]:
+            time.sleep(0.05)
+            continue
+        (web,) = children_of(master)
+        renders = [pid for pid in children_of(web)
+                   if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        if renders:
+            return web, renders
+        time.sleep(0.05)
+    raise AssertionError("no render process started")
+
+
+def slow_render(base, outcome):
     slow = sample("arabic-printing-history")
     slow["body_html"] *= 6
+    try:
+        outcome["status"] = post(base, slow).status
+    except urllib.error.HTTPError as exc:
+        outcome["status"], outcome["body"] = exc.code, json.loads(exc.read())
+    except (urllib.error.URLError, ConnectionError, OSError) as exc:
+        outcome["error"] = exc
+
+
+def test_render_process_killed_mid_render(server):
+    base, process, _ = server
+    _web, (worker,) = render_processes(process.pid, base)
     outcome = {}
-
-    def request():
-        try:
-            outcome["status"] = post(base, slow).status
-        except (urllib.error.URLError, ConnectionError, OSError) as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=request)
+    thread = threading.Thread(target=slow_render, args=(base, outcome))
     thread.start()
     time.sleep(1.5)
-    (worker,) = workers_of(process.pid)
     os.kill(worker, signal.SIGKILL)
     thread.join(30)
+    # That request fails cleanly: a JSON 503, not a dropped connection.
+    assert outcome["status"] == 503, outcome
+    assert outcome["body"]["error"]["code"] == "render_failed"
+    # The next one succeeds, on a new render process.
+    response = post(base, sample("kuwait-coalition-meeting"))
+    assert response.status == 200 and response.read().startswith(b"%PDF")
+    assert render_processes(process.pid)[1] != [worker]
+    metrics = urllib.request.urlopen(f"{base}/metrics").read().decode()
+    assert 'matbaa_renders_total{outcome="render_failed"} 1.0' in metrics
+
+
+def test_web_worker_killed_mid_render(server):
+    base, process, _ = server
+    web, _renders = render_processes(process.pid, base)
+    outcome = {}
+    thread = threading.Thread(target=slow_render, args=(base, outcome))
+    thread.start()
+    time.sleep(1.5)
+    os.kill(web, signal.SIGKILL)
+    thread.join(30)
     assert "error" in outcome or outcome.get("status", 200) >= 500   # failed, visibly
-    for _ in range(100):   # gunicorn boots a new worker
+    for _ in range(100):   # gunicorn boots a new web worker
         try:
             response = post(base, sample("kuwait-coalition-meeting"))
             break
         except OSError:
             time.sleep(0.1)
     assert response.status == 200 and response.read().startswith(b"%PDF")
-    assert workers_of(process.pid) != [worker]
+    assert render_processes(process.pid)[0] != web
 
 
 def test_locked_database_answers_503_and_loses_nothing(server):

@@ -34,6 +34,7 @@ def test_route_table(app):
         ("/assets/<mount>/<path:filename>", "GET"),
         ("/health", "GET"),
         ("/hooks/wordpress", "POST"),
+        ("/metrics", "GET"),
         ("/openapi.json", "GET"),
         ("/render", "POST"),
         ("/version", "GET"),

@@ -1,0 +1,238 @@
+"""Pool: renders run in warm worker processes that can be killed.
+
+Under ``matbaa serve`` the web process answers requests on threads (cached PDFs,
+print views, JSON) and hands every render to one of MATBAA_RENDER_PROCESSES
+worker processes, each holding a warm Renderer (fonts, stylesheet, one
+FontConfiguration).  This is what makes the limits hold:
+
+- a render that runs past MATBAA_RENDER_TIMEOUT is stopped by the worker's own
+  alarm; one stuck beyond that (in C code, out of reach of the alarm) is killed
+  from here, answered with 503, and the worker replaced;
+- renders waiting for a free worker are counted: past MATBAA_RENDER_QUEUE the
+  answer is 429 with Retry-After at once, instead of a queue that grows until
+  clients time out;
+- a worker that dies (killed, out of memory) fails only its own render.
+
+Workers are started with ``spawn``: the web process has threads, and forking a
+threaded process can copy a held lock into the child.
+"""
+
+import logging
+import multiprocessing
+import threading
+import time
+from dataclasses import asdict
+
+from .errors import MatbaaError, RenderBusy, RenderFailed, RenderTooLong
+
+log = logging.getLogger(__name__)
+
+# Seconds a worker may run past MATBAA_RENDER_TIMEOUT (its own alarm should fire
+# first) before it is killed from outside.
+KILL_GRACE = 5
+
+
+class RenderPool:
+    """A fixed number of render worker processes and a bounded wait for them."""
+
+    def __init__(self, settings, size):
+        self.settings = settings
+        self.size = size
+        self.max_waiting = settings.render_queue
+        self.context = multiprocessing.get_context("spawn")
+        self._idle = []
+        self._cond = threading.Condition()
+        self._waiting = 0
+        self._running = 0
+        self._closed = False
+        self.stats = {"renders": 0, "refused": 0, "killed": 0, "lost": 0}
+        # Started side by side, in the background: the web process answers at once,
+        # and a render waits (up to MATBAA_RENDER_TIMEOUT) for the first ready worker.
+        for _ in range(size):
+            threading.Thread(target=self._start_worker, name="render-worker-start",
+                             daemon=True).start()
+
+    # -- public ---------------------------------------------------------------------
+
+    def pdf(self, article, options):
+        """Render in a worker; raises RenderBusy (429), RenderTooLong or RenderFailed (503)."""
+        worker = self._acquire()
+        try:
+            reply = self._ask(worker, article, options)
+        except BaseException:
+            self._replace(worker)
+            raise
+        self._release(worker)
+        return _result(reply)
+
+    @property
+    def waiting(self):
+        return self._waiting
+
+    @property
+    def running(self):
+        return self._running
+
+    @property
+    def ready(self):
+        """Workers started and warm (idle or rendering)."""
+        return len(self._idle) + self._running
+
+    def close(self):
+        with self._cond:
+            self._closed = True
+            workers, self._idle = self._idle, []
+            self._cond.notify_all()
+        for worker in workers:
+            worker.stop()
+
+    # -- internals ------------------------------------------------------------------
+
+    def _acquire(self):
+        with self._cond:
+            if self._waiting >= self.max_waiting and not self._idle:
+                self.stats["refused"] += 1
+                raise RenderBusy(
+                    f"{self._waiting} renders are already waiting; raise MATBAA_RENDER_QUEUE "
+                    "or MATBAA_RENDER_PROCESSES")
+            self._waiting += 1
+            try:
+                deadline = time.monotonic() + self.settings.render_timeout
+                while not self._idle:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or self._closed:
+                        self.stats["refused"] += 1
+                        raise RenderBusy(
+                            f"no render worker was free within {self.settings.render_timeout} "
+                            "s; raise MATBAA_RENDER_PROCESSES")
+                    self._cond.wait(left)
+                worker = self._idle.pop()
+                self._running += 1
+                return worker
+            finally:
+                self._waiting -= 1
+
+    def _release(self, worker):
+        with self._cond:
+            self._running -= 1
+            self.stats["renders"] += 1
+            if self._closed:
+                worker.stop()
+                return
+            self._idle.append(worker)
+            self._cond.notify()
+
+    def _ask(self, worker, article, options):
+        try:
+            worker.conn.send((article.to_json(), asdict(options)))
+            if not worker.conn.poll(self.settings.render_timeout + KILL_GRACE):
+                self.stats["killed"] += 1
+                log.error("render worker %s stuck past the render timeout: killed",
+                          worker.process.pid)
+                raise RenderTooLong(
+                    f"the render took longer than {self.settings.render_timeout} s; "
+                    "raise MATBAA_RENDER_TIMEOUT")
+            return worker.conn.recv()
+        except (EOFError, OSError):
+            self.stats["lost"] += 1
+            log.error("render worker %s died during a render (exit code %s)",
+                      worker.process.pid, worker.process.exitcode)
+            raise RenderFailed() from None
+
+    def _replace(self, worker):
+        """Kill a worker that failed or hung; start a new one in the background."""
+        worker.stop(kill=True)
+        with self._cond:
+            self._running -= 1
+            if self._closed:
+                return
+        threading.Thread(target=self._start_worker, name="render-worker-start",
+                         daemon=True).start()
+
+    def _start_worker(self, attempts=5):
+        for attempt in range(attempts):
+            if self._closed or self._try_start_worker():
+                return
+            time.sleep(min(2 ** attempt, 10))
+        log.error("no render worker could be started after %s attempts", attempts)
+
+    def _try_start_worker(self):
+        parent, child = self.context.Pipe()
+        process = self.context.Process(
+            target=_serve, args=(self.settings, child), name="matbaa-render", daemon=True)
+        process.start()
+        child.close()
+        worker = _Worker(process, parent)
+        try:
+            ready = parent.poll(120) and parent.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            log.error("render worker %s did not start", process.pid)
+            worker.stop(kill=True)
+            return False
+        with self._cond:
+            if self._closed:
+                worker.stop()
+                return True
+            self._idle.append(worker)
+            self._cond.notify()
+        return True
+
+
+class _Worker:
+    def __init__(self, process, conn):
+        self.process, self.conn = process, conn
+
+    def stop(self, kill=False):
+        if kill:
+            self.process.kill()
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+
+
+def _serve(settings, conn):
+    """A worker process: build a warm renderer, then render what arrives until EOF."""
+    from .article import Article
+    from .render import Renderer
+    from .template import RenderOptions
+
+    logging.basicConfig(level=settings.log_level)
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+    renderer = Renderer(settings)
+    renderer.warm_up()
+    conn.send("ready")
+    while True:
+        try:
+            article_json, options = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        try:
+            article = Article.model_validate(article_json)
+            result = renderer.pdf(article, RenderOptions(**options))
+            reply = ("ok", result.pdf, result.missing_glyphs)
+        except MatbaaError as exc:
+            reply = ("error", type(exc).__name__, exc.status, exc.code, exc.message_en,
+                     exc.message_ar, exc.details)
+        except Exception as exc:   # the cause stays in this process's log
+            logging.getLogger(__name__).exception("render failed")
+            reply = ("error", "RenderFailed", 500, "internal_error",
+                     f"render failed ({exc.__class__.__name__})", None, {})
+        conn.send(reply)
+
+
+def _result(reply):
+    from .render import RenderResult
+
+    if reply[0] == "ok":
+        return RenderResult(pdf=reply[1], missing_glyphs=tuple(reply[2]))
+    _, _name, status, code, message_en, message_ar, details = reply
+    error = MatbaaError(message_en, message_ar, **details)
+    error.status, error.code = status, code
+    raise error

@@ -1,0 +1,111 @@
+"""Render worker processes: the queue cap (429), a hung worker killed (503), replacement."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from service.app import create_app
+from service.settings import Settings
+
+from .conftest import sample
+from .test_http import assert_error
+
+
+def pooled_app(tmp_path, **overrides):
+    settings = Settings.from_env(data_dir=tmp_path / "data", render_processes=1, **overrides)
+    app = create_app(settings, render_pool=True)
+    return app, app.extensions["matbaa.renderer"].pool
+
+
+def wait_until(check, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
+
+
+def slow_article():
+    article = sample("arabic-printing-history")
+    article["body_html"] *= 6
+    return article
+
+
+@pytest.fixture
+def busy_pool(tmp_path):
+    app, pool = pooled_app(tmp_path, render_queue=1)
+    wait_until(lambda: pool.ready == 1)
+    yield app, pool
+    pool.close()
+
+
+def test_over_the_queue_cap_is_429_at_once(busy_pool):
+    app, pool = busy_pool
+    client = app.test_client()
+    results = []
+
+    def render(article):
+        results.append(client.post("/render", json=article).status_code)
+
+    first = threading.Thread(target=render, args=(slow_article(),))
+    first.start()
+    wait_until(lambda: pool.running == 1)
+    second = threading.Thread(target=render, args=(sample("kuwait-coalition-meeting"),))
+    second.start()
+    wait_until(lambda: pool.waiting == 1)
+
+    started = time.monotonic()
+    response = client.post("/render", json=sample("kuwait-coalition-meeting"))
+    error = assert_error(response, 429, "render_busy")
+    assert time.monotonic() - started < 1
+    assert response.headers["Retry-After"]
+    assert "MATBAA_RENDER_QUEUE" in error["message_en"]
+    # Cached and non-render answers do not queue behind renders.
+    assert client.get("/health").status_code == 200
+
+    first.join(60)
+    second.join(60)
+    assert results == [200, 200]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'matbaa_refusals_total{code="render_busy",status="429"} 1.0' in metrics
+    assert 'matbaa_renders_total{outcome="ok"} 2.0' in metrics
+    assert "matbaa_render_queue_waiting 0.0" in metrics
+
+
+def test_hung_worker_is_killed_answered_503_and_replaced(tmp_path):
+    app, pool = pooled_app(tmp_path, render_timeout=2)
+    try:
+        wait_until(lambda: pool.ready == 1)
+        (worker,) = pool._idle
+        client = app.test_client()
+        outcome = {}
+
+        def render():
+            outcome["response"] = client.post("/render", json=slow_article())
+
+        thread = threading.Thread(target=render)
+        thread.start()
+        wait_until(lambda: pool.running == 1)
+        # Frozen, as if stuck in C code: its own alarm cannot fire.
+        os.kill(worker.process.pid, signal.SIGSTOP)
+        thread.join(30)
+        error = assert_error(outcome["response"], 503, "render_timeout")
+        assert "MATBAA_RENDER_TIMEOUT" in error["message_en"]
+        assert not worker.process.is_alive()
+        wait_until(lambda: pool.ready == 1)
+        assert client.post("/render", json=sample("kuwait-coalition-meeting")).status_code == 200
+    finally:
+        pool.close()
+
+
+def test_render_errors_come_back_from_the_worker_as_they_are(tmp_path):
+    app, pool = pooled_app(tmp_path, max_pages=1)
+    try:
+        error = assert_error(app.test_client().post("/render", json=slow_article()), 422,
+                             "too_many_pages")
+        assert "MATBAA_MAX_PAGES" in error["message_en"]
+        assert pool.ready == 1            # a refused render keeps its worker
+    finally:
+        pool.close()
