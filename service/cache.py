@@ -106,7 +106,9 @@ def rendered(renderer, cache, article, options):
         pdf, facts = cached
         return pdf, tuple(facts.get("missing_glyphs", ())), True
     result = renderer.pdf(article, options)
-    cache.put(key, result.pdf, {"missing_glyphs": list(result.missing_glyphs)})
+    # The file name goes with it, so a cached PDF is served without loading the article.
+    cache.put(key, result.pdf, {"missing_glyphs": list(result.missing_glyphs),
+                                "file_stem": article.file_stem})
     return result.pdf, result.missing_glyphs, False
 
 

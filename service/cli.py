@@ -73,7 +73,7 @@ def serve(host, port, workers, threads, dev, insecure):
             self.cfg.set("threads", threads)
             self.cfg.set("keepalive", 5)
             self.cfg.set("timeout", settings.render_timeout + 30)
-            self.cfg.set("accesslog", "-")
+            # No gunicorn access log: observe.py writes one JSON line per request.
 
         def load(self):
             from .app import create_app

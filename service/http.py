@@ -67,12 +67,12 @@ def _cache():
     return current_app.extensions["matbaa.cache"]
 
 
-def _pdf_response(article, pdf, missing_glyphs, etag=None):
+def _pdf_response(file_stem, pdf, missing_glyphs, etag=None):
     response = Response(pdf, mimetype="application/pdf")
     disposition = "attachment" if request.args.get("download") == "1" else "inline"
-    filename = f"{article.file_stem}.pdf"
+    filename = f"{file_stem}.pdf"
     # Old clients read only the plain filename: give them an ASCII one.
-    ascii_stem = re.sub(r"[^A-Za-z0-9._-]+", "", article.file_stem).strip("-.")
+    ascii_stem = re.sub(r"[^A-Za-z0-9._-]+", "", file_stem).strip("-.")
     ascii_name = f"{ascii_stem or 'article'}.pdf"
     response.headers["Content-Disposition"] = (
         f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}")
@@ -93,6 +93,24 @@ def _cacheable(response, etag):
 
 @bp.get("/articles/<article_id>.pdf")
 def article_pdf(article_id):
+    wordpress = _wordpress()
+    if wordpress is None or not wordpress.handles(article_id):
+        # The readers' path: a stored article already rendered is served from its
+        # revision alone, without loading and hashing the article.
+        options = RenderOptions.from_query(request.args, _settings())
+        revision = _store().revision(article_id)
+        if revision is not None:
+            etag = _renderer().etag_for(revision, options)
+            if etag in request.if_none_match:
+                return _cacheable(Response(status=304), etag)
+            cached = _cache().get(etag)
+            if cached is not None and "file_stem" in cached[1]:
+                pdf, facts = cached
+                metrics().cache.labels("hit").inc()
+                response = _pdf_response(facts["file_stem"], pdf,
+                                         facts.get("missing_glyphs", ()), etag)
+                response.headers["X-Matbaa-Cache"] = "hit"
+                return response
     return _article_pdf(_load(article_id))
 
 
@@ -114,7 +132,7 @@ def _article_pdf(article):
         return _cacheable(Response(status=304), etag)
     pdf, missing, hit = rendered(_renderer(), _cache(), article, options)
     metrics().cache.labels("hit" if hit else "miss").inc()
-    response = _pdf_response(article, pdf, missing, etag)
+    response = _pdf_response(article.file_stem, pdf, missing, etag)
     response.headers["X-Matbaa-Cache"] = "hit" if hit else "miss"
     return response
 
@@ -235,7 +253,7 @@ def render():
     article = parse_article(data, max_chars=_settings().max_article_chars)
     options = RenderOptions.from_query(request.args, _settings())
     result = _renderer().pdf(article, options)
-    return _pdf_response(article, result.pdf, result.missing_glyphs)
+    return _pdf_response(article.file_stem, result.pdf, result.missing_glyphs)
 
 
 @bp.post("/articles/import")

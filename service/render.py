@@ -198,7 +198,10 @@ class Renderer:
 
     def etag(self, article, options):
         """Changes with the article's revision, the options, templates, fonts and version."""
-        key = f"{article.revision}:{options.key}:{self.assets_digest}"
+        return self.etag_for(article.revision, options)
+
+    def etag_for(self, revision, options):
+        key = f"{revision}:{options.key}:{self.assets_digest}"
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

@@ -4,7 +4,8 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import DateTime, String, Text, create_engine, event, func, select
+from sqlalchemy import (
+    DateTime, String, Text, bindparam, create_engine, event, func, select)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -94,6 +95,16 @@ class Store:
             row = session.get(ArticleRow, article_id)
             return None if row is None else Article.model_validate_json(row.data)
 
+    def revision(self, article_id):
+        """The stored revision of an article, or None: the cached-PDF path asks this on
+        every request, so it is one Core query without an ORM session."""
+        try:
+            with self.engine.connect() as connection:
+                return connection.execute(_REVISION, {"id": article_id}).scalar()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(
+                f"article store error: {exc.__class__.__name__}") from exc
+
     def list(self, page=1, per_page=20):
         """Return (articles on this page, total count), newest first."""
         with self._session() as session:
@@ -146,6 +157,9 @@ class Store:
 
     def _session(self):
         return _GuardedSession(self.engine)
+
+
+_REVISION = select(ArticleRow.revision).where(ArticleRow.id == bindparam("id"))
 
 
 class _GuardedSession(Session):
