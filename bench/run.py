@@ -331,7 +331,14 @@ def write_results(engine, memory, service, args, elapsed, images=()):
         ratio = service[2]["uncached_c8"]["rps"] / service[1]["uncached_c8"]["rps"]
         lines += [f"Uncached throughput, 2 workers / 1 worker at 8 connections: {ratio:.2f}×.", ""]
     lines += [f"![{name}]({name})" for name in images] + [""]
-    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
+    results = ROOT / "bench" / "RESULTS.md"
+    # bench/soak.py keeps its own section: carry it over.
+    soak = ""
+    if results.exists():
+        _, found, rest = results.read_text(encoding="utf-8").partition("## Soak")
+        soak = (found + rest.partition("\n## ")[0]) if found else ""
+    results.write_text("\n".join(lines) + ("\n\n" + soak.rstrip() + "\n" if soak else ""),
+                       encoding="utf-8")
 
 
 def charts(engine, service):

@@ -143,6 +143,25 @@ def _http_error(exc):
     return error
 
 
+def _drain_body(limit=64 * 1024 * 1024):
+    """Read (and drop) the rest of an oversized body, so the client, still sending, gets
+    our 413 instead of a connection reset; past ``limit`` the connection is given up."""
+    from flask import request
+
+    stream = request.environ.get("wsgi.input")
+    if stream is None:
+        return
+    try:
+        left = min(request.content_length or limit, limit)
+        while left > 0:
+            chunk = stream.read(min(left, 1024 * 1024))
+            if not chunk:
+                break
+            left -= len(chunk)
+    except (OSError, ValueError):
+        pass
+
+
 _ARABIC_STATUS = {
     400: "طلب غير صالح", 404: "الصفحة غير موجودة", 405: "الطريقة غير مسموحة",
     406: "الصيغة المطلوبة غير متاحة",
@@ -162,6 +181,8 @@ def init_app(app):
     @app.errorhandler(HTTPException)
     def handle_http(exc):
         error = _http_error(exc)
+        if exc.code == 413:
+            _drain_body()
         return jsonify(error.to_json()), error.status
 
     @app.errorhandler(Exception)
