@@ -87,6 +87,29 @@ class Templates:
         given for PDFs, fetches each image first: one that cannot be had is
         replaced by a note, like an image that is not allowed.
         """
+        item = self.article_item(article, options, site_name, image_check)
+        context = {
+            "a": item,
+            "article": article,
+            "dir": article.direction,
+            "site": item["site"],
+            "section": item["section"],
+            "options": options,
+            "page_css": Markup(_page_css(options, has_section=bool(item["section"]))),
+            "font_css": Markup(font_css),
+            "stylesheet_href": stylesheet_href,
+            "toolbar": pdf_href is not None,
+            "pdf_href": pdf_href,
+            "autoprint": autoprint,
+            "digits_class": f"digits-{options.digits} size-{options.size}"
+                            + (" no-images" if options.images == "0" else ""),
+        }
+        return self.article_template.render(context)
+
+
+    def article_item(self, article, options, site_name, image_check=None, *, heading="h1",
+                     anchor=None):
+        """What the ``render_article`` macro (``_article.html``) needs for one article."""
         body_source = article.body_html or paragraphs_to_html(article.paragraphs or [])
         image_allowed = self.image_allowed if options.images == "1" else _no_images
         if image_check is not None and options.images == "1":
@@ -98,9 +121,10 @@ class Templates:
         body = normalize_body(body)
         locale = _locale(article.lang)
         lead = article.lead_image
-        context = {
+        return {
             "article": article,
-            "dir": article.direction,
+            "heading": heading,
+            "anchor": anchor,
             "site": article.site or site_name,
             "section": article.section or (article.categories[0] if article.categories else ""),
             "published": _date(article.published_at, locale, options.digits),
@@ -109,19 +133,8 @@ class Templates:
             "body": Markup(body),
             "links": links,
             "lead_src": lead.src if lead and image_allowed(lead.src) else None,
-            "options": options,
             "qr": _qr(article.url) if article.url else None,
-            "page_css": Markup(_page_css(options, has_section=bool(
-                article.section or article.categories))),
-            "font_css": Markup(font_css),
-            "stylesheet_href": stylesheet_href,
-            "toolbar": pdf_href is not None,
-            "pdf_href": pdf_href,
-            "autoprint": autoprint,
-            "digits_class": f"digits-{options.digits} size-{options.size}"
-                            + (" no-images" if options.images == "0" else ""),
         }
-        return self.article_template.render(context)
 
 
 def _no_images(_src):
