@@ -41,6 +41,13 @@ def create_app(settings=None, render_pool=False):
 
         app.extensions["matbaa.wordpress"] = WordPress(settings, app.extensions["matbaa.store"],
                                                        VERSION)
+    from .edition import Jobs
+
+    app.extensions["matbaa.jobs"] = jobs = Jobs(app.extensions["matbaa.store"])
+    if render_pool:
+        # Jobs left queued or running by a stopped service are taken up again.
+        for job_id in jobs.unfinished():
+            http.job_runner(app).submit(job_id)
     app.extensions["matbaa.cache"] = PdfCache(settings.pdf_cache_dir, settings.cache_max_bytes)
     errors.init_app(app)
     observe.init_app(app)

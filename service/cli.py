@@ -134,6 +134,65 @@ def render(source, output, paper, digits, archival):
         click.echo(f"wrote {output} ({len(result.pdf)} bytes)", err=True)
 
 
+@main.command()
+@click.option("--title", required=True, help="The edition's title, on its cover.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day, included.")
+@click.option("--section", help="Only articles of this section.")
+@click.option("--source", type=click.Choice(["wordpress", "local"]), help="Only articles from there.")
+@click.option("--id", "ids", multiple=True, help="An article id (repeat; instead of a filter).")
+@click.option("--paper", type=click.Choice(["a4", "a5", "letter"]), help="Paper size.")
+@click.option("--digits", type=click.Choice(["arab", "latn"]), help="Digits for page numbers.")
+@click.option("--archival", is_flag=True, help="PDF/A-3u with every article's JSON attached.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="PDF file to write; OUT.pdf.sha256 is written beside it.")
+def edition(title, start, end, section, source, ids, paper, digits, archival, output):
+    """Many stored articles as one PDF: cover, contents, bookmarks, page numbers.
+
+    \b
+    Examples:
+      matbaa edition --title "عدد الأحد" --from 2016-11-20 --to 2016-11-26 -o week.pdf
+      matbaa edition --title "ثقافة" --section culture --archival -o culture.pdf
+      matbaa edition --title "مختارات" --id one-article --id another -o picks.pdf
+    """
+    from .edition import EditionSpec, select_articles, write_with_sha256
+    from .render import Renderer
+    from .store import Store
+
+    settings = _settings()
+    body = {"title": title, "options": {k: v for k, v in {
+        "paper": paper, "digits": digits, "archival": "1" if archival else None}.items() if v}}
+    if ids:
+        body["articles"] = list(ids)
+    else:
+        body["filter"] = {"section": section, "source": source,
+                          "from": start.date().isoformat() if start else None,
+                          "to": end.date().isoformat() if end else None}
+        body["filter"] = {k: v for k, v in body["filter"].items() if v}
+    try:
+        spec = EditionSpec.from_json(body, settings)
+        articles = select_articles(Store(settings.store_url), spec)
+        if not articles:
+            raise click.ClickException("no stored article matches")
+        missing = [i for i in spec.ids if i not in {a.id for a in articles}]
+        if missing:
+            click.echo(f"warning: not stored, left out: {', '.join(missing)}", err=True)
+        renderer = Renderer(settings)
+        with click.progressbar(length=len(articles) + 1, label="articles",
+                               file=sys.stderr) as bar:
+            def progress(stage, count):
+                bar.update(1)
+                if stage == "laid-out":
+                    bar.label = f"{count} pages"
+            pdf = renderer.edition_pdf(spec.title, articles, spec.render_options(settings),
+                                       progress=progress)
+    except (OSError, ValueError, MatbaaError) as exc:
+        raise click.ClickException(getattr(exc, "message_en", None) or str(exc)) from None
+    write_with_sha256(Path(output), pdf)
+    click.echo(f"wrote {output} ({len(articles)} articles, {len(pdf)} bytes) and "
+               f"{output}.sha256", err=True)
+
+
 @main.command("import")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--samples", is_flag=True, help="Import the sample articles shipped with Matbaa.")

@@ -109,6 +109,17 @@ class TooManyPages(MatbaaError):
     message_ar = "عدد صفحات المستند أكبر من الحد المسموح"
 
 
+class JobNotFound(MatbaaError):
+    status, code = 404, "job_not_found"
+    message_ar, message_en = "لا توجد مهمة بهذا المعرّف", "no job with this id"
+
+
+class EditionNotReady(MatbaaError):
+    status, code = 409, "edition_not_ready"
+    message_ar = "النسخة لم تجهز بعد"
+    message_en = "the edition is not ready; see its status"
+
+
 class StoreUnavailable(MatbaaError):
     status, code = 503, "store_unavailable"
     message_ar, message_en = "مخزن المقالات غير متاح مؤقتاً", "the article store is unavailable"

@@ -276,6 +276,81 @@ def import_page():
     return response
 
 
+def job_runner(app=None):
+    """The local job runner, started on first use (a spawned worker process)."""
+    app = app or current_app._get_current_object()
+    runner = app.extensions.get("matbaa.job_runner")
+    if runner is None:
+        from .edition import LocalJobs
+
+        runner = app.extensions["matbaa.job_runner"] = LocalJobs(
+            app.extensions["matbaa.settings"])
+    return runner
+
+
+def _jobs():
+    return current_app.extensions["matbaa.jobs"]
+
+
+@bp.post("/editions")
+def create_edition():
+    """Many articles as one PDF, made in the background: 202 and where to watch it."""
+    from .edition import EditionSpec
+
+    require_writer()
+    if not request.is_json:
+        raise errors.UnsupportedMediaType()
+    data = request.get_json(silent=True)
+    if data is None:
+        raise errors.BadRequest()
+    spec = EditionSpec.from_json(data, _settings())
+    job_id = _jobs().create("edition", spec)
+    job_runner().submit(job_id)
+    response = jsonify(_job_json(_jobs().get(job_id)))
+    response.status_code = 202
+    response.headers["Location"] = url_for("matbaa.edition_status", job_id=job_id)
+    return response
+
+
+@bp.get("/editions/<job_id>")
+def edition_status(job_id):
+    return jsonify(_job_json(_job(job_id)))
+
+
+@bp.get("/editions/<job_id>.pdf")
+def edition_pdf(job_id):
+    job = _job(job_id)
+    if job["status"] != "done":
+        raise errors.EditionNotReady(status=job["status"], done=job["done"], total=job["total"])
+    response = send_from_directory(_settings().data_dir / "editions", f"{job_id}.pdf",
+                                   mimetype="application/pdf", etag=job["sha256"],
+                                   max_age=_settings().cache_max_age)
+    response.headers["Digest"] = f"sha-256={job['sha256']}"
+    if request.args.get("download") == "1":
+        response.headers["Content-Disposition"] = f'attachment; filename="edition-{job_id}.pdf"'
+    return response
+
+
+def _job(job_id):
+    job = _jobs().get(job_id) if re.fullmatch(r"[0-9a-f]{32}", job_id) else None
+    if job is None or job["kind"] != "edition":
+        raise errors.JobNotFound(f"no edition job with id '{job_id}'")
+    return job
+
+
+def _job_json(job):
+    data = {
+        "id": job["id"], "status": job["status"], "title": job["spec"]["title"],
+        "done": job["done"], "total": job["total"], "pages": job["pages"],
+        "errors": job["errors"],
+        "created_at": job["created_at"].isoformat(), "updated_at": job["updated_at"].isoformat(),
+    }
+    if job["status"] == "done":
+        data["pdf"] = url_for("matbaa.edition_pdf", job_id=job["id"])
+        data["sha256"] = job["sha256"]
+    return data
+
+
 @bp.get("/articles")
 def list_articles():
     page = _positive_int("page", 1)
@@ -293,14 +368,17 @@ def list_articles():
     })
 
 
+MAX_PAGE_NUMBER = 1_000_000   # a bound SQL offsets can hold (schemathesis found 2**63)
+
+
 def _positive_int(name, default):
     raw = request.args.get(name, default)
     try:
         value = int(raw)
     except (TypeError, ValueError):
         value = 0
-    if value < 1:
-        raise errors.OptionInvalid(name, ["a whole number from 1"])
+    if not 1 <= value <= MAX_PAGE_NUMBER:
+        raise errors.OptionInvalid(name, [f"a whole number from 1 to {MAX_PAGE_NUMBER}"])
     return value
 
 

@@ -16,6 +16,7 @@ _OPTIONS = [
 _SOURCE_ERRORS = {str(code): _ERROR for code in (403, 404, 422, 502, 503, 504)}
 _ID = {"name": "article_id", "in": "path", "required": True,
        "schema": {"type": "string", "pattern": r"^[\w.\-]+$"}}
+_JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _JSON = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}
 
 ARTICLE_SCHEMA = {
@@ -63,7 +64,9 @@ def spec():
                           "responses": {"200": {"description": "HTML page"}}}},
             "/articles": {"get": {
                 "summary": "Stored articles, newest first",
-                "parameters": [{"name": "page", "in": "query", "schema": {"type": "integer"}},
+                "parameters": [{"name": "page", "in": "query",
+                                "schema": {"type": "integer", "minimum": 1,
+                                           "maximum": 1_000_000}},
                                {"name": "per_page", "in": "query",
                                 "schema": {"type": "integer", "maximum": 100}}],
                 "responses": {"200": _JSON, "422": _ERROR}}},
@@ -131,6 +134,36 @@ def spec():
             "/health": {"get": {"summary": "Store, fonts, templates and cache checks",
                                 "responses": {"200": _JSON, "503": _JSON}}},
             "/version": {"get": {"summary": "Versions and digests", "responses": {"200": _JSON}}},
+            "/editions": {"post": {
+                "summary": "Many stored articles as one PDF, made in the background",
+                "security": [{"bearer": []}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["title"],
+                    "properties": {
+                        "title": {"type": "string", "minLength": 1, "maxLength": 300},
+                        "articles": {"type": "array", "items": {"type": "string"}},
+                        "filter": {"type": "object", "properties": {
+                            "section": {"type": "string"},
+                            "from": {"type": "string", "format": "date"},
+                            "to": {"type": "string", "format": "date"},
+                            "source": {"enum": ["wordpress", "local"]}}},
+                        "options": {"type": "object", "properties": {
+                            "paper": {"enum": ["a4", "a5", "letter"]},
+                            "digits": {"enum": ["arab", "latn"]},
+                            "size": {"enum": ["s", "m", "l"]},
+                            "images": {"enum": ["0", "1"]},
+                            "archival": {"enum": ["0", "1"]}}}}}}}},
+                "responses": {"202": _JSON, **errors}}},
+            "/editions/{job_id}": {"get": {
+                "summary": "An edition job: status (queued, running, done, failed), "
+                           "done/total, pages, per-article errors",
+                "parameters": [_JOB],
+                "responses": {"200": _JSON, "404": _ERROR}}},
+            "/editions/{job_id}.pdf": {"get": {
+                "summary": "The edition's PDF once its job is done",
+                "parameters": [_JOB, {"name": "download", "in": "query",
+                                      "schema": {"enum": ["1"]}}],
+                "responses": {"200": _PDF, "404": _ERROR, "409": _ERROR}}},
             "/metrics": {"get": {
                 "summary": "Prometheus metrics: requests, renders, cache, refusals, queue",
                 "responses": {"200": {"description": "Prometheus text format", "content": {

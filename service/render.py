@@ -1,6 +1,7 @@
 """Render: article + options -> print HTML -> PDF.  The one path HTTP, CLI and jobs use."""
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -148,43 +149,78 @@ class Renderer:
                                  source=article if options.archival == "1" else None),
             missing_glyphs=missing)
 
-    def html_to_pdf(self, document_html, print_stylesheet=True, identifier=None, source=None):
+    def html_to_pdf(self, document_html, print_stylesheet=True, identifier=None, source=None,
+                    *, sources=None, stylesheet=None, max_pages=None, timeout=None,
+                    limit_setting="MATBAA_MAX_PAGES", timeout_setting="MATBAA_RENDER_TIMEOUT",
+                    progress=None):
         """Lay out a whole HTML document with our fonts, fetcher and text fixes.
 
         Refuses documents over MATBAA_MAX_PAGES, and stops a render that runs
-        past MATBAA_RENDER_TIMEOUT (in a process's main thread, as under
-        gunicorn; gunicorn's own timeout kills a worker stuck beyond that).
+        past MATBAA_RENDER_TIMEOUT (in a process's main thread; a render process
+        stuck beyond that is killed by the pool).  Editions pass their own limits.
 
         ``identifier`` fixes the PDF's /ID, so the same input gives the same
-        bytes.  With a ``source`` article the PDF is PDF/A-3u and carries the
-        article's JSON as an associated file (AFRelationship Source).
+        bytes.  With a ``source`` article (or several ``sources``) the PDF is
+        PDF/A-3u and carries each article's JSON as an associated file
+        (AFRelationship Source).
         """
-        from weasyprint import HTML, Attachment
+        from weasyprint import HTML
 
-        stylesheets = [self.stylesheet] if print_stylesheet else []
-        limit = self.settings.max_pages
-        with self._lock, _deadline(self.settings.render_timeout):
+        if stylesheet is None:
+            stylesheet = self.stylesheet if print_stylesheet else None
+        stylesheets = [stylesheet] if stylesheet is not None else []
+        limit = max_pages or self.settings.max_pages
+        seconds = timeout or self.settings.render_timeout
+        sources = list(sources or ([source] if source is not None else []))
+        with self._lock, _deadline(seconds, timeout_setting):
             document = HTML(string=document_html, base_url=self.asset_origin,
                             url_fetcher=self.fetcher).render(
                 stylesheets=stylesheets, font_config=self.font_config)
             if len(document.pages) > limit:
                 raise TooManyPages(
                     f"the document has {len(document.pages)} pages, over the limit of {limit}; "
-                    "raise MATBAA_MAX_PAGES")
+                    f"raise {limit_setting}")
+            if progress is not None:
+                progress("laid-out", len(document.pages))
             options = {}
             if identifier:
                 options["pdf_identifier"] = identifier.encode()
-            if source is not None:
+            if sources:
                 options["pdf_variant"] = "pdf/a-3u"
-                options["attachments"] = [Attachment(
-                    string=json.dumps(source.to_json(), ensure_ascii=False, sort_keys=True,
-                                      indent=1),
-                    name=f"{source.file_stem}.json", relationship="Source",
-                    description="The article as Matbaa received it (JSON)",
-                    # Dates from the article, not the clock: same input, same bytes.
-                    created=source.published_at or ARCHIVE_EPOCH,
-                    modified=source.updated_at or source.published_at or ARCHIVE_EPOCH)]
+                options["attachments"] = [_source_attachment(a) for a in sources]
             return document.write_pdf(**options)
+
+    @functools.cached_property
+    def edition_stylesheet(self):
+        """print.css followed by edition.css, parsed once, when the first edition is made."""
+        from weasyprint import CSS
+
+        return CSS(string=self.fonts.font_face_css(f"{self.asset_origin}fonts/")
+                   + self.templates.stylesheet + self.templates.edition_stylesheet,
+                   base_url=f"{self.asset_origin}print/", url_fetcher=self.fetcher,
+                   font_config=self.font_config)
+
+    def edition_pdf(self, title, articles, options=None, progress=None):
+        """Many articles as one PDF: cover, contents, bookmarks, continuous page numbers.
+
+        Archival editions (``options.archival``) are PDF/A-3u with every article's
+        JSON attached.  The /ID comes from the title, the articles' revisions, the
+        options and our assets, so the same edition gives the same bytes.
+        """
+        options = options or self.default_options()
+        document_html = self.templates.edition_html(
+            title, articles, options, self.settings.site_name,
+            image_check=self.fetcher.available,
+            on_article=(lambda n: progress("prepared", n)) if progress else None)
+        key = ":".join([title, options.key, self.assets_digest,
+                        *(f"{a.id}={a.revision}" for a in articles)])
+        identifier = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return self.html_to_pdf(
+            document_html, identifier=identifier, stylesheet=self.edition_stylesheet,
+            sources=articles if options.archival == "1" else None,
+            max_pages=self.settings.max_edition_pages, limit_setting="MATBAA_MAX_EDITION_PAGES",
+            timeout=self.settings.edition_timeout, timeout_setting="MATBAA_EDITION_TIMEOUT",
+            progress=progress)
 
     def warm_up(self):
         """Render a small article once, so the first reader does not pay for first use."""
@@ -205,16 +241,27 @@ class Renderer:
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+def _source_attachment(article):
+    from weasyprint import Attachment
+
+    return Attachment(
+        string=json.dumps(article.to_json(), ensure_ascii=False, sort_keys=True, indent=1),
+        name=f"{article.file_stem}.json", relationship="Source",
+        description="The article as Matbaa received it (JSON)",
+        # Dates from the article, not the clock: same input, same bytes.
+        created=article.published_at or ARCHIVE_EPOCH,
+        modified=article.updated_at or article.published_at or ARCHIVE_EPOCH)
+
+
 @contextlib.contextmanager
-def _deadline(seconds):
+def _deadline(seconds, setting="MATBAA_RENDER_TIMEOUT"):
     """Raise RenderTooLong in this thread after ``seconds`` (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def expire(_signum, _frame):
-        raise RenderTooLong(
-            f"the render took longer than {seconds} s; raise MATBAA_RENDER_TIMEOUT")
+        raise RenderTooLong(f"the render took longer than {seconds} s; raise {setting}")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)

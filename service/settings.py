@@ -40,6 +40,14 @@ class Settings:
         200, "Most pages one document may have; longer ones are refused.")
     render_timeout: int = _setting(
         30, "Seconds one render may take before it is stopped (503).")
+    max_edition_pages: int = _setting(
+        5000, "Most pages one edition (many articles in one PDF) may have.")
+    edition_timeout: int = _setting(
+        1800, "Seconds one edition may take to lay out before it is stopped.")
+    max_edition_articles: int = _setting(
+        2000, "Most article ids one edition request may list.")
+    job_processes: int = _setting(
+        1, "Worker processes for jobs (editions) when no broker is set.")
     render_processes: int = _setting(
         os.cpu_count() or 1, "Render worker processes under matbaa serve (default: one per core).")
     render_queue: int = _setting(

@@ -1,7 +1,7 @@
 """Store: articles kept by SQLAlchemy (an SQLite file by default), with revisions."""
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import (
@@ -94,6 +94,35 @@ class Store:
         with self._session() as session:
             row = session.get(ArticleRow, article_id)
             return None if row is None else Article.model_validate_json(row.data)
+
+    def find(self, *, ids=None, section=None, start=None, end=None, source=None):
+        """Articles by ids (in that order) or by filter (oldest first).
+
+        ``start``/``end`` are dates, both included; ``source`` is "wordpress" (posts
+        loaded from WordPress) or "local" (everything else).
+        """
+        with self._session() as session:
+            if ids is not None:
+                rows = {r.id: r for r in session.scalars(
+                    select(ArticleRow).where(ArticleRow.id.in_(list(ids))))}
+                return [Article.model_validate_json(rows[i].data) for i in ids if i in rows]
+            query = select(ArticleRow)
+            if section:
+                query = query.where(ArticleRow.section == section)
+            # Naive bounds: SQLite keeps each article's own wall-clock time, so a day
+            # is the day the article is dated in its own time zone.
+            if start:
+                query = query.where(ArticleRow.published_at >= datetime.combine(
+                    start, datetime.min.time()))
+            if end:
+                query = query.where(ArticleRow.published_at < datetime.combine(
+                    end, datetime.min.time()) + timedelta(days=1))
+            if source:
+                wordpress = select(SourceRow.article_id).where(SourceRow.source == "wordpress")
+                query = query.where(ArticleRow.id.in_(wordpress) if source == "wordpress"
+                                    else ArticleRow.id.not_in(wordpress))
+            query = query.order_by(ArticleRow.published_at.asc().nulls_last(), ArticleRow.id)
+            return [Article.model_validate_json(r.data) for r in session.scalars(query)]
 
     def revision(self, article_id):
         """The stored revision of an article, or None: the cached-PDF path asks this on

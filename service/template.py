@@ -64,7 +64,9 @@ class Templates:
             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["ltr"] = isolate_addresses
         self.article_template = self.env.get_template("article.html")
+        self.edition_template = self.env.get_template("edition.html")
         self.stylesheet = (self.folder / STYLESHEET).read_text(encoding="utf-8")
+        self.edition_stylesheet = (self.folder / "edition.css").read_text(encoding="utf-8")
         # Which <img src> may stay: set by the renderer from MATBAA_IMAGE_HOSTS.
         self.image_allowed = lambda src: src.startswith("data:image/")
 
@@ -106,6 +108,41 @@ class Templates:
         }
         return self.article_template.render(context)
 
+
+    def edition_html(self, title, articles, options, site_name, image_check=None,
+                     on_article=None):
+        """One HTML document for an edition: cover, contents, the articles by section.
+
+        Sections come in the order of their first article; within a section,
+        articles keep the order given (oldest first, as selected).
+        """
+        sections = {}
+        for index, article in enumerate(articles, 1):
+            name = article.section or (article.categories[0] if article.categories
+                                       else "متفرقات")
+            sections.setdefault(name, []).append(self.article_item(
+                article, options, site_name, image_check, heading="h2", anchor=f"a{index}"))
+            if on_article is not None:
+                on_article(index)
+        # Wall-clock dates: some articles carry an offset, some only a day.
+        dated = [a.published_at.replace(tzinfo=None) for a in articles if a.published_at]
+        locale = _locale("ar")
+        date_range = ""
+        if dated:
+            first, last = _date(min(dated), locale, options.digits), _date(
+                max(dated), locale, options.digits)
+            date_range = first if first == last else f"من {first} إلى {last}"
+        return self.edition_template.render({
+            "title": title,
+            "site": next((a.site for a in articles if a.site), None) or site_name,
+            "options": options,
+            "sections": [{"name": name, "entries": items} for name, items in sections.items()],
+            "article_count": digits(str(len(articles)), options.digits),
+            "section_count": digits(str(len(sections)), options.digits),
+            "date_range": date_range,
+            "created": max(dated).date().isoformat() if dated else None,
+            "page_css": Markup(_edition_page_css(options)),
+        })
 
     def article_item(self, article, options, site_name, image_check=None, *, heading="h1",
                      anchor=None):
@@ -157,6 +194,23 @@ def _date(value, locale, system):
 @functools.lru_cache(maxsize=1024)
 def _qr(url):
     return segno.make(url, error="m").svg_data_uri(scale=4, border=0, light=None)
+
+
+def _edition_page_css(options):
+    style = "arabic-indic" if options.digits == "arab" else "decimal"
+    return (
+        f"@page {{ size: {PAPER_SIZES[options.paper]}; @top-right {{ content: string(section); }} "
+        f'@bottom-center {{ content: "صفحة " counter(page, {style}) " من " '
+        f"counter(pages, {style}); }} }}\n"
+        # Named pages after the rule above: the cover has neither header nor footer.
+        "@page cover { @top-right { content: none; border: none; } "
+        "@top-left { content: none; border: none; } @bottom-center { content: none; } }\n"
+        "@page contents { @top-right { content: none; border: none; } "
+        "@top-left { content: none; border: none; } }\n"
+        # The number sits at the line's end (left); a leader would be text (dots, or
+        # runs of spaces), which the text layer would carry.
+        f'.contents a.page-ref::after {{ content: target-counter(attr(href), page, '
+        f"{style}); }}\n")
 
 
 def _page_css(options, has_section=True):

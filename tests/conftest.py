@@ -26,7 +26,11 @@ def settings(tmp_path):
 
 @pytest.fixture
 def app(settings):
-    return create_app(settings)
+    app = create_app(settings)
+    yield app
+    runner = app.extensions.get("matbaa.job_runner")   # started by POST /editions
+    if runner is not None:
+        runner.close()
 
 
 @pytest.fixture

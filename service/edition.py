@@ -1,0 +1,279 @@
+"""Edition: many stored articles as one PDF, made as a job.
+
+``POST /editions`` and ``matbaa edition`` describe an edition (a title and
+article ids, or a filter: section, from, to, source), the articles are
+selected from the store, and ``Renderer.edition_pdf`` lays them out as one
+document.  Jobs are rows in the store, so their status and progress can be
+read by any web process; by default they run in a local worker process
+(MATBAA_JOB_PROCESSES), with MATBAA_BROKER_URL on Celery workers.
+"""
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .errors import ArticleInvalid, MatbaaError
+from .store import Base
+from .template import RenderOptions
+
+log = logging.getLogger(__name__)
+
+MAX_TITLE = 300
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    spec: Mapped[str] = mapped_column(Text)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[str] = mapped_column(Text, default="[]")
+    result: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class EditionSpec:
+    title: str
+    ids: tuple = ()
+    section: str | None = None
+    start: date | None = None
+    end: date | None = None
+    source: str | None = None
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data, settings):
+        """Validate a request body; raises ArticleInvalid naming the field."""
+        if not isinstance(data, dict):
+            raise ArticleInvalid("(root)", "must be a JSON object", "يجب أن يكون الطلب كائن JSON")
+        title = data.get("title")
+        if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE:
+            raise ArticleInvalid("title", f"a non-empty text of at most {MAX_TITLE} characters",
+                                 "الحقل «title»: عنوان النسخة مطلوب")
+        ids = data.get("articles")
+        query = data.get("filter")
+        if (ids is None) == (query is None):
+            raise ArticleInvalid("articles", "give either 'articles' (ids) or 'filter'",
+                                 "أرسل «articles» أو «filter»، لا كليهما ولا أياً منهما")
+        if ids is not None:
+            if (not isinstance(ids, list) or not ids or len(ids) > settings.max_edition_articles
+                    or not all(isinstance(i, str) and i.strip() for i in ids)):
+                raise ArticleInvalid(
+                    "articles", f"a list of 1 to {settings.max_edition_articles} article ids; "
+                    "raise MATBAA_MAX_EDITION_ARTICLES for more",
+                    "الحقل «articles»: قائمة معرّفات المقالات")
+            return cls(title=title.strip(), ids=tuple(dict.fromkeys(ids)),
+                       options=_options(data.get("options"), settings))
+        if not isinstance(query, dict):
+            raise ArticleInvalid("filter", "must be an object", "الحقل «filter» يجب أن يكون كائناً")
+        section = query.get("section")
+        if section is not None and not isinstance(section, str):
+            raise ArticleInvalid("filter.section", "must be a text", "الحقل «filter.section» نص")
+        source = query.get("source")
+        if source not in (None, "wordpress", "local"):
+            raise ArticleInvalid("filter.source", "must be 'wordpress' or 'local'",
+                                 "الحقل «filter.source»: wordpress أو local")
+        return cls(title=title.strip(), section=section or None, source=source,
+                   start=_date(query, "from"), end=_date(query, "to"),
+                   options=_options(data.get("options"), settings))
+
+    def to_json(self):
+        data = asdict(self)
+        for key in ("start", "end"):
+            data[key] = data[key].isoformat() if data[key] else None
+        data["ids"] = list(self.ids)
+        return data
+
+    @classmethod
+    def from_stored(cls, data):
+        data = dict(data)
+        for key in ("start", "end"):
+            data[key] = date.fromisoformat(data[key]) if data[key] else None
+        data["ids"] = tuple(data["ids"])
+        return cls(**data)
+
+    def render_options(self, settings):
+        return RenderOptions(**{"paper": settings.paper, "digits": settings.digits,
+                                **self.options})
+
+
+def _date(query, key):
+    value = query.get(key)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ArticleInvalid(f"filter.{key}", "must be a date, YYYY-MM-DD",
+                             f"الحقل «filter.{key}»: تاريخ بصيغة YYYY-MM-DD") from None
+
+
+def _options(options, settings):
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise ArticleInvalid("options", "must be an object", "الحقل «options» يجب أن يكون كائناً")
+    parsed = RenderOptions.from_query({k: str(v) for k, v in options.items()}, settings)
+    return {k: v for k, v in asdict(parsed).items() if k in options}
+
+
+def select_articles(store, spec):
+    if spec.ids:
+        return store.find(ids=spec.ids)
+    return store.find(section=spec.section, start=spec.start, end=spec.end, source=spec.source)
+
+
+# -- jobs --------------------------------------------------------------------------
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+class Jobs:
+    """Job records in the store's database."""
+
+    def __init__(self, store):
+        self.store = store
+        JobRow.__table__.create(store.engine, checkfirst=True)
+
+    def create(self, kind, spec):
+        job_id = uuid.uuid4().hex
+        with self.store._session() as session:
+            session.add(JobRow(id=job_id, kind=kind, status="queued",
+                               spec=json.dumps(spec.to_json(), ensure_ascii=False),
+                               done=0, total=0, pages=0, errors="[]", created_at=_now(),
+                               updated_at=_now()))
+            session.commit()
+        return job_id
+
+    def get(self, job_id):
+        with self.store._session() as session:
+            row = session.get(JobRow, job_id)
+            if row is None:
+                return None
+            data = {c.name: getattr(row, c.name) for c in JobRow.__table__.columns}
+        data["spec"] = json.loads(data["spec"])
+        data["errors"] = json.loads(data["errors"])
+        return data
+
+    def update(self, job_id, **fields):
+        with self.store._session() as session:
+            row = session.get(JobRow, job_id)
+            for name, value in fields.items():
+                setattr(row, name, json.dumps(value, ensure_ascii=False)
+                        if name == "errors" else value)
+            row.updated_at = _now()
+            session.commit()
+
+    def unfinished(self):
+        with self.store._session() as session:
+            return list(session.scalars(select(JobRow.id).where(
+                JobRow.status.in_(["queued", "running"]))))
+
+
+def result_path(settings, job_id):
+    return settings.data_dir / "editions" / f"{job_id}.pdf"
+
+
+def run_edition(settings, store, renderer, job_id):
+    """Make one edition job's PDF (in whichever process runs jobs)."""
+    jobs = Jobs(store)
+    job = jobs.get(job_id)
+    spec = EditionSpec.from_stored(job["spec"])
+    jobs.update(job_id, status="running")
+    try:
+        articles = select_articles(store, spec)
+        errors = [{"id": i, "code": "article_not_found"} for i in spec.ids
+                  if i not in {a.id for a in articles}]
+        if not articles:
+            raise ArticleInvalid("articles", "no stored article matches",
+                                 "لا توجد مقالات مطابقة")
+        jobs.update(job_id, total=len(articles), errors=errors)
+
+        def progress(stage, count):
+            # "prepared" counts articles turned into HTML; "laid-out" gives the pages.
+            if stage == "laid-out":
+                jobs.update(job_id, done=len(articles), pages=count)
+            elif count % 25 == 0:
+                jobs.update(job_id, done=count)
+
+        pdf = renderer.edition_pdf(spec.title, articles, spec.render_options(settings),
+                                   progress=progress)
+        path = result_path(settings, job_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        digest = write_with_sha256(path, pdf)
+        jobs.update(job_id, status="done", done=len(articles), result=str(path),
+                    sha256=digest)
+    except MatbaaError as exc:
+        jobs.update(job_id, status="failed", errors=[{"code": exc.code,
+                                                      "message_en": exc.message_en,
+                                                      "message_ar": exc.message_ar}])
+    except Exception as exc:
+        log.exception("edition job %s failed", job_id)
+        jobs.update(job_id, status="failed", errors=[{
+            "code": "internal_error", "message_en": f"failed ({exc.__class__.__name__})",
+            "message_ar": "حدث خطأ داخلي"}])
+
+
+def write_with_sha256(path, data):
+    """Write ``data`` to ``path`` (atomically) and its SHA-256 to ``path.sha256``."""
+    path = Path(path)
+    digest = hashlib.sha256(data).hexdigest()
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    path.with_name(path.name + ".sha256").write_text(f"{digest}  {path.name}\n",
+                                                     encoding="utf-8")
+    return digest
+
+
+# -- the local job runner --------------------------------------------------------------
+
+
+class LocalJobs:
+    """Jobs run one at a time in a worker process of their own (spawned, warm on first use)."""
+
+    def __init__(self, settings):
+        from concurrent.futures import ProcessPoolExecutor
+        import multiprocessing
+
+        self.settings = settings
+        self.executor = ProcessPoolExecutor(
+            max_workers=settings.job_processes, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, job_id):
+        return self.executor.submit(_run_job, self.settings, job_id)
+
+    def close(self):
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+_PROCESS_STATE = {}
+
+
+def _run_job(settings, job_id):
+    from .render import Renderer
+    from .store import Store
+
+    # One store and renderer per job process, reused by the jobs it runs.
+    if "renderer" not in _PROCESS_STATE:
+        logging.basicConfig(level=settings.log_level)
+        logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+        _PROCESS_STATE["store"] = Store(settings.store_url)
+        _PROCESS_STATE["renderer"] = Renderer(settings)
+    run_edition(settings, _PROCESS_STATE["store"], _PROCESS_STATE["renderer"], job_id)

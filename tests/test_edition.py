@@ -1,0 +1,173 @@
+"""Editions: many articles as one PDF (cover, contents, bookmarks, continuous page numbers),
+made as jobs over HTTP and by `matbaa edition`, archival and byte-for-byte repeatable."""
+
+import io
+import json
+import re
+import time
+from datetime import date
+
+import pikepdf
+import pytest
+from pypdf import PdfReader
+
+from service.article import parse_article
+from service.cli import main
+from service.edition import EditionSpec, Jobs, select_articles
+from service.template import RenderOptions, digits
+from service.verify import article_text, normalize, score_words
+
+from .conftest import pdftotext, sample
+from .test_archival import failures
+from .test_corpus import corpus_articles
+from .test_http import assert_error
+
+SAMPLE_IDS = ["kuwait-coalition-meeting", "arabic-printing-history",
+              "nova-digital-archive-platform"]
+
+
+def outline(pdf):
+    """[(section, [(article title, page number)])] from the PDF's bookmarks."""
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        pages = {page.objgen: number for number, page in enumerate(document.pages, 1)}
+        with document.open_outline() as tree:
+            return [(item.title, [(child.title, pages[child.destination[0].objgen])
+                                  for child in item.children]) for item in tree.root]
+
+
+def page_texts(pdf, tmp_path):
+    """The text layer of every page, direction marks removed."""
+    path = tmp_path / "edition.pdf"
+    path.write_bytes(pdf)
+    text = pdftotext(pdf, tmp_path)
+    return [normalize(page) for page in text.split("\f")][:len(PdfReader(path).pages)]
+
+
+def check_edition(pdf, articles, tmp_path, style="arab"):
+    """Contents, bookmarks, page numbers and each article's text, as a reader would check."""
+    pages = page_texts(pdf, tmp_path)
+    total = len(pages)
+    # Cover: no page number; every other page «صفحة n من total».
+    assert "صفحة" not in pages[0]
+    for number, text in enumerate(pages[1:], 2):
+        assert f"صفحة {digits(str(number), style)} من {digits(str(total), style)}" in " ".join(
+            text.split()), number
+    marks = outline(pdf)
+    starts = {title: page for _section, children in marks[1:] for title, page in children}
+    assert marks[0][0] == "المحتويات"
+    assert sorted(starts) == sorted(a.title for a in articles)
+    assert sum(len(children) for _s, children in marks[1:]) == len(articles)
+    # Each article starts on the page its bookmark points to, and the contents say so.
+    contents = " ".join(" ".join(pages[1:min(starts.values()) - 1]).split())
+    ordered = sorted(articles, key=lambda a: starts[a.title])
+    for index, article in enumerate(ordered):
+        first = starts[article.title]
+        title_words = " ".join(normalize(article.title).split()[:4])
+        assert title_words in " ".join(pages[first - 1].split()), article.title
+        assert title_words in contents
+        last = starts[ordered[index + 1].title] - 1 if index + 1 < len(ordered) else total
+        text = "\n".join(pages[first - 1:last])
+        score = score_words(article_text(article), text)
+        assert score.ratio >= 0.99, (article.id, score.to_json())
+    return starts
+
+
+def wait_for(client, location, timeout=180):
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.get(location).get_json()
+        if status["status"] in ("done", "failed") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.2)
+
+
+def test_edition_job_over_http(client, loaded_store, tmp_path):
+    if True:
+        response = client.post("/editions", json={
+            "title": "مختارات الأسبوع", "articles": SAMPLE_IDS + ["not-stored"]})
+        assert response.status_code == 202, response.data[:300]
+        location = response.headers["Location"]
+        assert response.get_json()["status"] in ("queued", "running", "done")
+        assert_error(client.get(f"{location}.pdf"), 409, "edition_not_ready")
+        status = wait_for(client, location)
+        assert status["status"] == "done", status
+        assert status["done"] == status["total"] == 3
+        assert status["errors"] == [{"id": "not-stored", "code": "article_not_found"}]
+        with client.get(status["pdf"]) as pdf_response:
+            assert pdf_response.status_code == 200
+            pdf = pdf_response.data
+        assert len(PdfReader(io.BytesIO(pdf)).pages) == status["pages"]
+        assert pdf_response.headers["ETag"].strip('"') == status["sha256"]
+        articles = select_articles(loaded_store, EditionSpec(title="x", ids=tuple(SAMPLE_IDS)))
+        check_edition(pdf, articles, tmp_path)
+        cover = page_texts(pdf, tmp_path)[0]
+        assert "مختارات الأسبوع" in cover and "عدد المقالات: ٣" in cover
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"articles": ["a"]}, "title"),
+    ({"title": "t"}, "articles"),
+    ({"title": "t", "articles": ["a"], "filter": {}}, "articles"),
+    ({"title": "t", "articles": []}, "articles"),
+    ({"title": "t", "filter": {"from": "2016-13-40"}}, "filter.from"),
+    ({"title": "t", "filter": {"source": "elsewhere"}}, "filter.source"),
+    ({"title": "t", "articles": ["a"], "options": {"paper": "b5"}}, "paper"),
+])
+def test_bad_edition_requests_are_422_and_make_no_job(client, store, body, field):
+    error = client.post("/editions", json=body)
+    assert error.status_code == 422
+    assert error.get_json()["error"]["field"] == field
+    assert Jobs(store).unfinished() == []
+
+
+def test_unknown_job_is_404(client):
+    assert_error(client.get("/editions/" + "0" * 32), 404, "job_not_found")
+    assert_error(client.get("/editions/nothing.pdf"), 404, "job_not_found")
+
+
+def test_edition_of_a_corpus_section_by_filter(shared_dir, store, renderer, tmp_path):
+    articles = [a for a in corpus_articles(shared_dir)]
+    store.upsert_many(articles)
+    spec = EditionSpec.from_json({"title": "ثقافة", "filter": {"section": "culture"}},
+                                 renderer.settings)
+    chosen = select_articles(store, spec)
+    assert len(chosen) == sum(1 for a in articles if a.section == "culture") == 35
+    dates = [a.published_at.replace(tzinfo=None) for a in chosen if a.published_at]
+    assert dates == sorted(dates)
+    pdf = renderer.edition_pdf(spec.title, chosen, spec.render_options(renderer.settings))
+    check_edition(pdf, chosen, tmp_path)
+    # A date range selects by the article's own date.
+    first = min(dates).date()
+    ranged = select_articles(store, EditionSpec(title="x", section="culture", start=first,
+                                                end=first))
+    assert ranged and all(a.published_at.date() == first for a in ranged)
+
+
+def test_archival_edition_is_pdfa_repeatable_with_sources(loaded_store, renderer):
+    articles = select_articles(loaded_store, EditionSpec(title="x", ids=tuple(SAMPLE_IDS)))
+    options = RenderOptions(archival="1", digits="latn")
+    first = renderer.edition_pdf("أرشيف", articles, options)
+    assert renderer.edition_pdf("أرشيف", articles, options) == first     # same bytes
+    assert failures(first) == []
+    attached = PdfReader(io.BytesIO(first)).attachments
+    assert sorted(attached) == sorted(f"{a.file_stem}.json" for a in articles)
+    for article in articles:
+        assert json.loads(attached[f"{article.file_stem}.json"][0]) == article.to_json()
+    # Another title is another edition: other bytes.
+    assert renderer.edition_pdf("أرشيف ٢", articles, options) != first
+
+
+def test_edition_cli(runner, loaded_store, tmp_path):
+    out = tmp_path / "picks.pdf"
+    result = runner.invoke(main, ["edition", "--title", "مختارات", "--id", SAMPLE_IDS[0],
+                                  "--id", SAMPLE_IDS[1], "--digits", "latn", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    pdf = out.read_bytes()
+    import hashlib
+    assert (tmp_path / "picks.pdf.sha256").read_text().split()[0] == hashlib.sha256(
+        pdf).hexdigest()
+    articles = select_articles(loaded_store, EditionSpec(title="x", ids=tuple(SAMPLE_IDS[:2])))
+    check_edition(pdf, articles, tmp_path, style="latn")
+    none = runner.invoke(main, ["edition", "--title", "t", "--section", "nothing", "-o",
+                                str(tmp_path / "none.pdf")])
+    assert none.exit_code != 0 and "no stored article" in none.output
