@@ -193,6 +193,58 @@ def edition(title, start, end, section, source, ids, paper, digits, archival, ou
                f"{output}.sha256", err=True)
 
 
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day, included.")
+@click.option("--section", help="Only articles of this section.")
+@click.option("--workers", type=click.IntRange(1, 64),
+              help="Render processes [default: MATBAA_RENDER_PROCESSES, one per core].")
+@click.option("--threshold", default=0.99, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of words the text layer must give back in order.")
+def archive(out_dir, start, end, section, workers, threshold):
+    """A back catalogue as one PDF/A-3u per article, in a BagIt bag.
+
+    Writes OUT_DIR/data/<id>.pdf and <id>.pdf.sha256, bagit.txt, bag-info.txt and
+    manifest-sha256.txt.  Each file counts only once its text layer reads back as
+    the article.  Run again to resume: intact files are kept, the rest redone.
+    Failures are listed in OUT_DIR/failures.txt and make the exit status 1.
+
+    \b
+    Example:
+      matbaa archive --from 2016-01-01 --to 2016-12-31 archive-2016/
+    """
+    from .archive import archive as archive_articles
+    from .pool import RenderPool
+    from .render import Renderer
+    from .store import Store
+
+    settings = _settings()
+    articles = Store(settings.store_url).find(
+        section=section, start=start.date() if start else None,
+        end=end.date() if end else None)
+    if not articles:
+        raise click.ClickException("no stored article matches")
+    renderer = Renderer(settings)
+    size = workers or settings.render_processes
+    pool = renderer.pool = RenderPool(settings, size) if size > 1 else None
+    try:
+        with click.progressbar(length=len(articles), label="archiving",
+                               file=sys.stderr) as bar:
+            outcome = archive_articles(articles, out_dir, renderer, threshold=threshold,
+                                       workers=size, on_done=lambda *_: bar.update(1))
+    finally:
+        if pool is not None:
+            pool.close()
+    click.echo(f"{len(outcome.written)} written, {len(outcome.kept)} kept (intact), "
+               f"{len(outcome.failed)} failed; manifest: {Path(out_dir) / 'manifest-sha256.txt'}",
+               err=True)
+    for article_id, reason in outcome.failed:
+        click.echo(f"failed: {article_id}: {reason}", err=True)
+    if outcome.failed:
+        sys.exit(1)
+
+
 @main.command("import")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--samples", is_flag=True, help="Import the sample articles shipped with Matbaa.")

@@ -1,0 +1,117 @@
+"""Archive: a back catalogue as one PDF/A per article, in a BagIt bag.
+
+``matbaa archive --from --to OUT_DIR`` writes ``OUT_DIR/data/<id>.pdf`` (PDF/A-3u,
+the article's JSON attached) with ``<id>.pdf.sha256`` beside it, and the bag's
+``bagit.txt``, ``bag-info.txt`` and ``manifest-sha256.txt``.  A file counts as
+done only once its text layer reads back as the article (``service.verify``).
+Run again, it keeps every file whose checksum still matches, redoes the rest, and
+lists failures in ``failures.txt``; the command exits non-zero if there are any.
+"""
+
+import hashlib
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import MatbaaError
+from .template import RenderOptions
+from .verify import verify_pdf
+
+
+@dataclass
+class Outcome:
+    written: list = field(default_factory=list)
+    kept: list = field(default_factory=list)
+    failed: list = field(default_factory=list)     # (article id, reason)
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _intact(pdf_path):
+    """Already archived: the PDF is there and matches the checksum beside it."""
+    sidecar = pdf_path.with_name(pdf_path.name + ".sha256")
+    try:
+        recorded = sidecar.read_text(encoding="utf-8").split()[0]
+    except (OSError, IndexError):
+        return False
+    return pdf_path.is_file() and _sha256(pdf_path) == recorded
+
+
+def archive(articles, out_dir, renderer, *, options=None, threshold=0.99, workers=1,
+            on_done=None):
+    """Archive ``articles`` into the bag at ``out_dir``; returns an Outcome."""
+    out_dir = Path(out_dir)
+    data = out_dir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    options = options or RenderOptions(paper=renderer.settings.paper,
+                                       digits=renderer.settings.digits)
+    options = replace(options, archival="1")
+    outcome = Outcome()
+
+    def one(article):
+        target = data / f"{article.id}.pdf"
+        if _intact(target):
+            return "kept", article.id, None
+        try:
+            pdf = renderer.pdf(article, options).pdf
+        except MatbaaError as exc:
+            return "failed", article.id, f"{exc.code}: {exc.message_en}"
+        fd, tmp = tempfile.mkstemp(dir=data, prefix=".tmp-", suffix=".pdf")
+        try:
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(pdf)
+            report = verify_pdf(tmp, article, renderer.fonts, use_pdfjs=False)
+            if not report.ok(threshold):
+                score = report.pdftotext
+                return "failed", article.id, (
+                    f"text layer check failed: {score.ratio:.2%} of words in order, "
+                    f"{score.letters_dropped} letters dropped, missing glyphs: "
+                    + (" ".join(f"U+{ord(c):04X}" for c in report.missing_glyphs) or "none"))
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        target.with_name(target.name + ".sha256").write_text(
+            f"{hashlib.sha256(pdf).hexdigest()}  {target.name}\n", encoding="utf-8")
+        return "written", article.id, None
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as executor:
+        for kind, article_id, reason in executor.map(one, articles):
+            if kind == "failed":
+                outcome.failed.append((article_id, reason))
+            else:
+                getattr(outcome, kind).append(article_id)
+            if on_done is not None:
+                on_done(kind, article_id)
+    _write_bag(out_dir, outcome.failed)
+    return outcome
+
+
+def _write_bag(out_dir, failed):
+    """bagit.txt, bag-info.txt and manifest-sha256.txt over everything under data/."""
+    data = out_dir / "data"
+    files = sorted(p for p in data.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+    lines = [f"{_sha256(p)}  {p.relative_to(out_dir).as_posix()}" for p in files]
+    (out_dir / "bagit.txt").write_text(
+        "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n", encoding="utf-8")
+    octets = sum(p.stat().st_size for p in files)
+    (out_dir / "bag-info.txt").write_text(
+        f"Bagging-Date: {datetime.now(timezone.utc):%Y-%m-%d}\n"
+        f"Payload-Oxum: {octets}.{len(files)}\n"
+        "Bag-Software-Agent: Matbaa\n", encoding="utf-8")
+    (out_dir / "manifest-sha256.txt").write_text(
+        "".join(f"{line}\n" for line in lines), encoding="utf-8")
+    failures = out_dir / "failures.txt"
+    if failed:
+        failures.write_text("".join(f"{i}\t{reason}\n" for i, reason in failed),
+                            encoding="utf-8")
+    else:
+        failures.unlink(missing_ok=True)
