@@ -155,7 +155,7 @@ def edition(title, start, end, section, source, ids, paper, digits, archival, ou
       matbaa edition --title "ثقافة" --section culture --archival -o culture.pdf
       matbaa edition --title "مختارات" --id one-article --id another -o picks.pdf
     """
-    from .edition import EditionSpec, select_articles, write_with_sha256
+    from .edition import EditionSpec, make_edition, select_articles, write_with_sha256
     from .render import Renderer
     from .store import Store
 
@@ -184,8 +184,8 @@ def edition(title, start, end, section, source, ids, paper, digits, archival, ou
                 bar.update(1)
                 if stage == "laid-out":
                     bar.label = f"{count} pages"
-            pdf = renderer.edition_pdf(spec.title, articles, spec.render_options(settings),
-                                       progress=progress)
+            pdf = make_edition(settings, renderer, spec.title, articles,
+                               spec.render_options(settings), progress=progress)
     except (OSError, ValueError, MatbaaError) as exc:
         raise click.ClickException(getattr(exc, "message_en", None) or str(exc)) from None
     write_with_sha256(Path(output), pdf)

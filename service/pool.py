@@ -56,9 +56,22 @@ class RenderPool:
 
     def pdf(self, article, options):
         """Render in a worker; raises RenderBusy (429), RenderTooLong or RenderFailed (503)."""
+        from .render import RenderResult
+
+        pdf, missing = self._call("pdf", (article.to_json(), asdict(options)),
+                                  self.settings.render_timeout)
+        return RenderResult(pdf=pdf, missing_glyphs=tuple(missing))
+
+    def edition_part(self, title, articles, options, first_index, section_starts):
+        """``Renderer.edition_part`` in a worker (editions made in parallel)."""
+        return self._call("edition_part", (title, [a.to_json() for a in articles],
+                                           asdict(options), first_index, list(section_starts)),
+                          self.settings.edition_timeout)
+
+    def _call(self, method, args, timeout):
         worker = self._acquire()
         try:
-            reply = self._ask(worker, article, options)
+            reply = self._ask(worker, method, args, timeout)
         except BaseException:
             self._replace(worker)
             raise
@@ -122,16 +135,16 @@ class RenderPool:
             self._idle.append(worker)
             self._cond.notify()
 
-    def _ask(self, worker, article, options):
+    def _ask(self, worker, method, args, timeout):
         try:
-            worker.conn.send((article.to_json(), asdict(options)))
-            if not worker.conn.poll(self.settings.render_timeout + KILL_GRACE):
+            worker.conn.send((method, args))
+            if not worker.conn.poll(timeout + KILL_GRACE):
                 self.stats["killed"] += 1
                 log.error("render worker %s stuck past the render timeout: killed",
                           worker.process.pid)
-                raise RenderTooLong(
-                    f"the render took longer than {self.settings.render_timeout} s; "
-                    "raise MATBAA_RENDER_TIMEOUT")
+                setting = ("MATBAA_RENDER_TIMEOUT" if method == "pdf"
+                           else "MATBAA_EDITION_TIMEOUT")
+                raise RenderTooLong(f"the render took longer than {timeout} s; raise {setting}")
             return worker.conn.recv()
         except (EOFError, OSError):
             self.stats["lost"] += 1
@@ -210,13 +223,22 @@ def _serve(settings, conn):
     conn.send("ready")
     while True:
         try:
-            article_json, options = conn.recv()
+            method, args = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return
         try:
-            article = Article.model_validate(article_json)
-            result = renderer.pdf(article, RenderOptions(**options))
-            reply = ("ok", result.pdf, result.missing_glyphs)
+            if method == "pdf":
+                article_json, options = args
+                result = renderer.pdf(Article.model_validate(article_json),
+                                      RenderOptions(**options))
+                reply = ("ok", (result.pdf, result.missing_glyphs))
+            elif method == "edition_part":
+                title, articles, options, first_index, starts = args
+                reply = ("ok", renderer.edition_part(
+                    title, [Article.model_validate(a) for a in articles],
+                    RenderOptions(**options), first_index, starts))
+            else:
+                raise ValueError(f"unknown method {method!r}")
         except MatbaaError as exc:
             reply = ("error", type(exc).__name__, exc.status, exc.code, exc.message_en,
                      exc.message_ar, exc.details)
@@ -228,10 +250,8 @@ def _serve(settings, conn):
 
 
 def _result(reply):
-    from .render import RenderResult
-
     if reply[0] == "ok":
-        return RenderResult(pdf=reply[1], missing_glyphs=tuple(reply[2]))
+        return reply[1]
     _, _name, status, code, message_en, message_ar, details = reply
     error = MatbaaError(message_en, message_ar, **details)
     error.status, error.code = status, code

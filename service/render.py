@@ -152,7 +152,7 @@ class Renderer:
     def html_to_pdf(self, document_html, print_stylesheet=True, identifier=None, source=None,
                     *, sources=None, stylesheet=None, max_pages=None, timeout=None,
                     limit_setting="MATBAA_MAX_PAGES", timeout_setting="MATBAA_RENDER_TIMEOUT",
-                    progress=None):
+                    progress=None, on_document=None):
         """Lay out a whole HTML document with our fonts, fetcher and text fixes.
 
         Refuses documents over MATBAA_MAX_PAGES, and stops a render that runs
@@ -182,6 +182,8 @@ class Renderer:
                     f"raise {limit_setting}")
             if progress is not None:
                 progress("laid-out", len(document.pages))
+            if on_document is not None:
+                on_document(document)
             options = {}
             if identifier:
                 options["pdf_identifier"] = identifier.encode()
@@ -222,6 +224,57 @@ class Renderer:
             timeout=self.settings.edition_timeout, timeout_setting="MATBAA_EDITION_TIMEOUT",
             progress=progress)
 
+    def edition_part(self, title, articles, options, first_index, section_starts):
+        """One part of an edition made in parallel: its articles laid out, no page numbers.
+
+        Returns the PDF, its page count and, for each article (by its index in the
+        whole edition), the page of this part it starts on (1-based).
+        """
+        document_html = self.templates.edition_html(
+            title, articles, options, self.settings.site_name,
+            image_check=self.fetcher.available, mode="part", first_index=first_index,
+            section_starts=set(section_starts))
+        found = {}
+
+        def starts(document):
+            for number, page in enumerate(document.pages, 1):
+                for anchor in page.anchors:
+                    if anchor[0] == "a" and anchor[1:].isdigit():
+                        found.setdefault(int(anchor[1:]), number)
+            found["pages"] = len(document.pages)
+
+        key = ":".join([title, options.key, self.assets_digest, str(first_index),
+                        *(f"{a.id}={a.revision}" for a in articles)])
+        pdf = self.html_to_pdf(
+            document_html, identifier=hashlib.sha256(key.encode()).hexdigest()[:32],
+            stylesheet=self.edition_stylesheet, max_pages=self.settings.max_edition_pages,
+            limit_setting="MATBAA_MAX_EDITION_PAGES", timeout=self.settings.edition_timeout,
+            timeout_setting="MATBAA_EDITION_TIMEOUT", on_document=starts)
+        pages = found.pop("pages")
+        return {"pdf": pdf, "pages": pages, "starts": found}
+
+    def edition_front(self, title, articles, options, page_numbers, total_pages):
+        """Cover and contents of a parallel edition, with the page numbers found."""
+        document_html = self.templates.edition_html(
+            title, articles, options, self.settings.site_name, mode="front",
+            page_numbers=page_numbers, total_pages=total_pages)
+        found = {}
+        pdf = self.html_to_pdf(document_html, stylesheet=self.edition_stylesheet,
+                               identifier=_digest(document_html),
+                               max_pages=self.settings.max_edition_pages,
+                               on_document=lambda d: found.update(pages=len(d.pages)))
+        return pdf, found["pages"]
+
+    def edition_footers(self, options, total_pages):
+        """``total_pages`` pages carrying only «صفحة x من y», to lay over the parts."""
+        document_html = self.templates.edition_html(
+            "", [], options, self.settings.site_name, mode="footers", total_pages=total_pages)
+        return self.html_to_pdf(document_html, stylesheet=self.edition_stylesheet,
+                                identifier=_digest(document_html),
+                                max_pages=self.settings.max_edition_pages,
+                                limit_setting="MATBAA_MAX_EDITION_PAGES",
+                                timeout=self.settings.edition_timeout)
+
     def warm_up(self):
         """Render a small article once, so the first reader does not pay for first use."""
         from .article import Article
@@ -239,6 +292,10 @@ class Renderer:
     def etag_for(self, revision, options):
         key = f"{revision}:{options.key}:{self.assets_digest}"
         return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _source_attachment(article):

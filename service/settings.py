@@ -46,6 +46,8 @@ class Settings:
         1800, "Seconds one edition may take to lay out before it is stopped.")
     max_edition_articles: int = _setting(
         2000, "Most article ids one edition request may list.")
+    edition_part_articles: int = _setting(
+        20, "Editions longer than this are laid out in parallel parts of about this many.")
     job_processes: int = _setting(
         1, "Worker processes for jobs (editions) when no broker is set.")
     render_processes: int = _setting(

@@ -110,18 +110,35 @@ class Templates:
 
 
     def edition_html(self, title, articles, options, site_name, image_check=None,
-                     on_article=None):
-        """One HTML document for an edition: cover, contents, the articles by section.
+                     on_article=None, *, mode="whole", first_index=1, section_starts=None,
+                     page_numbers=None, total_pages=None):
+        """HTML for an edition, or for one part of an edition made in parallel.
+
+        ``mode``: "whole" (cover, contents with target-counter, every article, one
+        page count); "front" (cover and contents only, with the ``page_numbers``
+        found by laying out the parts, of ``total_pages``); "part" (the articles
+        given, without page numbers, anchors from ``first_index``; a section's
+        divider only where ``section_starts`` says it begins); "footers"
+        (``total_pages`` empty pages carrying only «صفحة x من y», laid over the
+        parts' pages afterwards).
 
         Sections come in the order of their first article; within a section,
         articles keep the order given (oldest first, as selected).
         """
         sections = {}
-        for index, article in enumerate(articles, 1):
-            name = article.section or (article.categories[0] if article.categories
-                                       else "متفرقات")
-            sections.setdefault(name, []).append(self.article_item(
-                article, options, site_name, image_check, heading="h2", anchor=f"a{index}"))
+        for index, article in enumerate(articles, first_index):
+            name = section_name(article)
+            anchor = f"a{index}"
+            if mode == "part" or mode == "whole":
+                item = self.article_item(article, options, site_name, image_check,
+                                         heading="h2", anchor=anchor)
+            else:
+                item = {"article": article, "anchor": anchor}
+            item["section_start"] = (section_starts is None and name not in sections) or (
+                section_starts is not None and index in section_starts)
+            if page_numbers is not None:
+                item["page_number"] = digits(str(page_numbers[index]), options.digits)
+            sections.setdefault(name, []).append(item)
             if on_article is not None:
                 on_article(index)
         # Wall-clock dates: some articles carry an offset, some only a day.
@@ -136,12 +153,16 @@ class Templates:
             "title": title,
             "site": next((a.site for a in articles if a.site), None) or site_name,
             "options": options,
-            "sections": [{"name": name, "entries": items} for name, items in sections.items()],
+            "front": mode in ("whole", "front"),
+            "body": mode in ("whole", "part"),
+            "footer_pages": total_pages if mode == "footers" else 0,
+            "sections": [{"name": name, "entries": items} for name, items in sections.items()]
+            if mode != "footers" else [],
             "article_count": digits(str(len(articles)), options.digits),
             "section_count": digits(str(len(sections)), options.digits),
             "date_range": date_range,
             "created": max(dated).date().isoformat() if dated else None,
-            "page_css": Markup(_edition_page_css(options)),
+            "page_css": Markup(_edition_page_css(options, mode, total_pages)),
         })
 
     def article_item(self, article, options, site_name, image_check=None, *, heading="h1",
@@ -196,21 +217,30 @@ def _qr(url):
     return segno.make(url, error="m").svg_data_uri(scale=4, border=0, light=None)
 
 
-def _edition_page_css(options):
+def section_name(article):
+    return article.section or (article.categories[0] if article.categories else "متفرقات")
+
+
+def _edition_page_css(options, mode="whole", total_pages=None):
     style = "arabic-indic" if options.digits == "arab" else "decimal"
-    return (
-        f"@page {{ size: {PAPER_SIZES[options.paper]}; @top-right {{ content: string(section); }} "
-        f'@bottom-center {{ content: "صفحة " counter(page, {style}) " من " '
-        f"counter(pages, {style}); }} }}\n"
-        # Named pages after the rule above: the cover has neither header nor footer.
-        "@page cover { @top-right { content: none; border: none; } "
-        "@top-left { content: none; border: none; } @bottom-center { content: none; } }\n"
-        "@page contents { @top-right { content: none; border: none; } "
-        "@top-left { content: none; border: none; } }\n"
-        # The number sits at the line's end (left); a leader would be text (dots, or
-        # runs of spaces), which the text layer would carry.
-        f'.contents a.page-ref::after {{ content: target-counter(attr(href), page, '
-        f"{style}); }}\n")
+    of = (f'"{digits(str(total_pages), options.digits)}"' if mode == "front"
+          else f"counter(pages, {style})")
+    footer = f'"صفحة " counter(page, {style}) " من " {of}' if mode != "part" else "none"
+    header = "string(section)" if mode != "footers" else "none"
+    css = (f"@page {{ size: {PAPER_SIZES[options.paper]}; @top-right {{ content: {header}; }} "
+           f"@bottom-center {{ content: {footer}; }} }}\n")
+    if mode == "footers":
+        css += "@page { @top-right { border: none; } @top-left { content: none; border: none; } }\n"
+    # Named pages after the rule above: the cover has neither header nor footer.
+    css += ("@page cover { @top-right { content: none; border: none; } "
+            "@top-left { content: none; border: none; } @bottom-center { content: none; } }\n"
+            "@page contents { @top-right { content: none; border: none; } "
+            "@top-left { content: none; border: none; } }\n"
+            # The number sits at the line's end (left); a leader would be text (dots,
+            # or runs of spaces), which the text layer would carry.
+            f".contents a.page-ref::after {{ content: target-counter(attr(href), page, "
+            f"{style}); }}\n")
+    return css
 
 
 def _page_css(options, has_section=True):

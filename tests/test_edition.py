@@ -143,6 +143,35 @@ def test_edition_of_a_corpus_section_by_filter(shared_dir, store, renderer, tmp_
     assert ranged and all(a.published_at.date() == first for a in ranged)
 
 
+def test_edition_in_parallel_parts(shared_dir, store, tmp_path):
+    """Laid out in parts on two render processes, then put together: a reader sees the
+    same things as in one document (page numbers, contents, bookmarks, every word)."""
+    from service.edition import make_edition
+    from service.pool import RenderPool
+    from service.render import Renderer
+    from service.settings import Settings
+
+    settings = Settings.from_env(data_dir=tmp_path / "data", edition_part_articles=8)
+    renderer = Renderer(settings)
+    pool = RenderPool(settings, 2)
+    try:
+        store.upsert_many(corpus_articles(shared_dir))
+        chosen = store.find(section="culture") + store.find(section="sport")[:10]
+        stages = []
+        pdf = make_edition(settings, renderer, "ثقافة ورياضة", chosen,
+                           renderer.default_options(), pool=pool,
+                           progress=lambda stage, n: stages.append(stage))
+        assert stages.count("prepared") >= 4        # parts reported as they finished
+        starts = check_edition(pdf, chosen, tmp_path)
+        assert [s for s, _ in outline(pdf)[1:]] == ["culture", "sport"]
+        assert max(starts.values()) <= len(PdfReader(io.BytesIO(pdf)).pages)
+        again = make_edition(settings, renderer, "ثقافة ورياضة", chosen,
+                             renderer.default_options(), pool=pool)
+        assert again == pdf                          # the same bytes
+    finally:
+        pool.close()
+
+
 def test_archival_edition_is_pdfa_repeatable_with_sources(loaded_store, renderer):
     articles = select_articles(loaded_store, EditionSpec(title="x", ids=tuple(SAMPLE_IDS)))
     options = RenderOptions(archival="1", digits="latn")
