@@ -44,7 +44,11 @@ def create_app(settings=None, render_pool=False):
     from .edition import Jobs
 
     app.extensions["matbaa.jobs"] = jobs = Jobs(app.extensions["matbaa.store"])
-    if render_pool:
+    if settings.broker_url:
+        from .tasks import make_celery
+
+        app.extensions["matbaa.celery"] = make_celery(settings)
+    elif render_pool:
         # Jobs left queued or running by a stopped service are taken up again.
         for job_id in jobs.unfinished():
             http.job_runner(app).submit(job_id)

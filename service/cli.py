@@ -245,6 +245,28 @@ def archive(out_dir, start, end, section, workers, threshold):
         sys.exit(1)
 
 
+@main.command()
+@click.option("--concurrency", type=click.IntRange(1, 64),
+              help="Worker processes [default: MATBAA_RENDER_PROCESSES, one per core].")
+def worker(concurrency):
+    """Run jobs from MATBAA_BROKER_URL (Celery): edition parts, assembly.
+
+    \b
+    Example:
+      MATBAA_BROKER_URL=redis://127.0.0.1:6379/0 \\
+      MATBAA_DATABASE_URL=postgresql+psycopg://matbaa@db/matbaa matbaa worker
+    """
+    settings = _settings()
+    if not settings.broker_url:
+        raise click.UsageError("set MATBAA_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
+    from .tasks import make_celery
+
+    make_celery(settings).worker_main([
+        "worker", "--queues", "matbaa", "--loglevel", settings.log_level,
+        "--concurrency", str(concurrency or settings.render_processes), "--pool", "prefork",
+        "--without-gossip", "--without-mingle", "--hostname", f"matbaa-{os.getpid()}@%h"])
+
+
 @main.command("import")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--samples", is_flag=True, help="Import the sample articles shipped with Matbaa.")

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .errors import ArticleInvalid, MatbaaError
@@ -41,8 +41,32 @@ class JobRow(Base):
     errors: Mapped[str] = mapped_column(Text, default="[]")
     result: Mapped[str | None] = mapped_column(Text)
     sha256: Mapped[str | None] = mapped_column(String(64))
+    plan: Mapped[str | None] = mapped_column(Text)      # parts, for jobs run on Celery
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JobPartRow(Base):
+    """A laid-out part of an edition, kept until the edition is put together."""
+
+    __tablename__ = "job_parts"
+
+    job_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    pages: Mapped[int] = mapped_column(Integer)
+    starts: Mapped[str] = mapped_column(Text)
+    articles: Mapped[int] = mapped_column(Integer)
+
+
+class JobFileRow(Base):
+    """A finished edition's PDF, in the database: every web process, on any machine,
+    can serve it."""
+
+    __tablename__ = "job_files"
+
+    job_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 @dataclass(frozen=True)
@@ -149,7 +173,8 @@ class Jobs:
 
     def __init__(self, store):
         self.store = store
-        JobRow.__table__.create(store.engine, checkfirst=True)
+        Base.metadata.create_all(store.engine, tables=[
+            JobRow.__table__, JobPartRow.__table__, JobFileRow.__table__])
 
     def create(self, kind, spec):
         job_id = uuid.uuid4().hex
@@ -180,14 +205,73 @@ class Jobs:
             row.updated_at = _now()
             session.commit()
 
+    def delete(self, job_id):
+        with self.store._session() as session:
+            for model in (JobFileRow, JobPartRow):
+                session.query(model).filter_by(job_id=job_id).delete()
+            session.query(JobRow).filter_by(id=job_id).delete()
+            session.commit()
+
+    def save_result(self, job_id, pdf, pages):
+        digest = hashlib.sha256(pdf).hexdigest()
+        with self.store._session() as session:
+            session.merge(JobFileRow(job_id=job_id, pdf=pdf))
+            session.query(JobPartRow).filter_by(job_id=job_id).delete()
+            row = session.get(JobRow, job_id)
+            row.status, row.sha256, row.pages, row.done = "done", digest, pages, row.total
+            row.result, row.updated_at = "database", _now()
+            session.commit()
+        return digest
+
+    def result(self, job_id):
+        with self.store._session() as session:
+            row = session.get(JobFileRow, job_id)
+            return None if row is None else row.pdf
+
+    def save_part(self, job_id, part, result, articles):
+        """Keep a laid-out part (again, if a redelivered task made it twice); return
+        how many articles are laid out and how many parts are done."""
+        with self.store._session() as session:
+            session.merge(JobPartRow(job_id=job_id, part=part, pdf=result["pdf"],
+                                     pages=result["pages"], articles=articles,
+                                     starts=json.dumps(result["starts"])))
+            session.flush()
+            rows = session.query(JobPartRow.articles).filter_by(job_id=job_id).all()
+            row = session.get(JobRow, job_id)
+            row.done, row.updated_at = sum(r[0] for r in rows), _now()
+            session.commit()
+            return row.done, len(rows)
+
+    def parts(self, job_id):
+        with self.store._session() as session:
+            rows = session.query(JobPartRow).filter_by(job_id=job_id).order_by(
+                JobPartRow.part).all()
+            return [{"pdf": r.pdf, "pages": r.pages,
+                     "starts": {int(k): v for k, v in json.loads(r.starts).items()}}
+                    for r in rows]
+
+    def claim(self, job_id, from_status, to_status):
+        """Move a job from one status to another, once: True for the one caller that did."""
+        with self.store._session() as session:
+            moved = session.execute(update(JobRow).where(
+                JobRow.id == job_id, JobRow.status == from_status).values(
+                status=to_status, updated_at=_now())).rowcount
+            session.commit()
+            return moved == 1
+
     def unfinished(self):
         with self.store._session() as session:
             return list(session.scalars(select(JobRow.id).where(
                 JobRow.status.in_(["queued", "running"]))))
 
 
-def result_path(settings, job_id):
-    return settings.data_dir / "editions" / f"{job_id}.pdf"
+def _page_count(pdf):
+    import io
+
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(pdf)) as document:
+        return len(document.pages)
 
 
 def run_edition(settings, store, renderer, job_id):
@@ -214,11 +298,7 @@ def run_edition(settings, store, renderer, job_id):
 
         pdf = make_edition(settings, renderer, spec.title, articles,
                            spec.render_options(settings), progress=progress)
-        path = result_path(settings, job_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        digest = write_with_sha256(path, pdf)
-        jobs.update(job_id, status="done", done=len(articles), result=str(path),
-                    sha256=digest)
+        jobs.save_result(job_id, pdf, _page_count(pdf))
     except MatbaaError as exc:
         jobs.update(job_id, status="failed", errors=[{"code": exc.code,
                                                       "message_en": exc.message_en,
@@ -434,3 +514,73 @@ def parallel_edition(renderer, title, articles, options, render_part, parts, pro
     if progress is not None:
         progress("laid-out", sum(r["pages"] for r in results))
     return pdf
+
+
+# -- editions as Celery tasks ---------------------------------------------------------
+#
+# start → one task per part (each lays out its articles, kept in job_parts) → the
+# task that finishes the last part claims the job and enqueues assembly.  Tasks
+# are acknowledged late and idempotent, so a lost worker's task runs again.
+
+
+def plan_job(settings, store, job_id):
+    """Select the articles and cut them into parts; returns the part numbers."""
+    jobs = Jobs(store)
+    spec = EditionSpec.from_stored(jobs.get(job_id)["spec"])
+    articles = in_section_order(select_articles(store, spec))
+    if not articles:
+        raise ArticleInvalid("articles", "no stored article matches", "لا توجد مقالات مطابقة")
+    options = spec.render_options(settings)
+    whole = options.archival == "1" or len(articles) <= settings.edition_part_articles
+    count = 1 if whole else -(-len(articles) // settings.edition_part_articles)
+    plan = [{"first": first, "ids": [a.id for a in part], "starts": starts, "whole": whole}
+            for first, part, starts in plan_parts(articles, count)]
+    errors = [{"id": i, "code": "article_not_found"} for i in spec.ids
+              if i not in {a.id for a in articles}]
+    jobs.update(job_id, status="running", total=len(articles), plan=json.dumps(plan),
+                errors=errors)
+    return list(range(len(plan)))
+
+
+def run_part(settings, store, renderer, job_id, part_no):
+    """Lay out one part; returns True when every part of the job is done."""
+    jobs = Jobs(store)
+    job = jobs.get(job_id)
+    if job is None or job["status"] not in ("running",):
+        return False          # finished, failed or removed meanwhile: nothing to do
+    spec = EditionSpec.from_stored(job["spec"])
+    plan = json.loads(job["plan"])
+    entry = plan[part_no]
+    articles = store.find(ids=entry["ids"])
+    options = spec.render_options(settings)
+    if entry["whole"]:
+        pdf = renderer.edition_pdf(spec.title, articles, options)
+        if jobs.claim(job_id, "running", "assembling"):
+            jobs.save_result(job_id, pdf, _page_count(pdf))
+        return False
+    result = renderer.edition_part(spec.title, articles, options, entry["first"],
+                                   entry["starts"])
+    _done, parts_done = jobs.save_part(job_id, part_no, result, len(articles))
+    return parts_done == len(plan) and jobs.claim(job_id, "running", "assembling")
+
+
+def assemble_job(settings, store, renderer, job_id):
+    jobs = Jobs(store)
+    job = jobs.get(job_id)
+    if job is None or job["status"] != "assembling":
+        return
+    spec = EditionSpec.from_stored(job["spec"])
+    ids = [i for entry in json.loads(job["plan"]) for i in entry["ids"]]
+    articles = store.find(ids=ids)
+    pdf = assemble(renderer, spec.title, articles, spec.render_options(settings),
+                   jobs.parts(job_id))
+    jobs.save_result(job_id, pdf, _page_count(pdf))
+
+
+def fail_job(store, job_id, exc):
+    if isinstance(exc, MatbaaError):
+        error = {"code": exc.code, "message_en": exc.message_en, "message_ar": exc.message_ar}
+    else:
+        error = {"code": "internal_error", "message_en": f"failed ({exc.__class__.__name__})",
+                 "message_ar": "حدث خطأ داخلي"}
+    Jobs(store).update(job_id, status="failed", errors=[error])

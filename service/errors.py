@@ -120,6 +120,12 @@ class EditionNotReady(MatbaaError):
     message_en = "the edition is not ready; see its status"
 
 
+class QueueUnavailable(MatbaaError):
+    status, code = 503, "queue_unavailable"
+    message_ar = "طابور المهام غير متاح مؤقتاً؛ لم تُنشأ المهمة"
+    message_en = "the job queue (MATBAA_BROKER_URL) is unavailable; no job was made"
+
+
 class StoreUnavailable(MatbaaError):
     status, code = 503, "store_unavailable"
     message_ar, message_en = "مخزن المقالات غير متاح مؤقتاً", "the article store is unavailable"

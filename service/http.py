@@ -305,7 +305,17 @@ def create_edition():
         raise errors.BadRequest()
     spec = EditionSpec.from_json(data, _settings())
     job_id = _jobs().create("edition", spec)
-    job_runner().submit(job_id)
+    celery = current_app.extensions.get("matbaa.celery")
+    if celery is None:
+        job_runner().submit(job_id)
+    else:
+        try:
+            celery.matbaa_start.apply_async((job_id,), retry=False)
+        except Exception as exc:      # kombu's errors: the broker cannot be reached
+            _jobs().delete(job_id)
+            raise errors.QueueUnavailable(
+                f"the job queue cannot be reached ({exc.__class__.__name__}); "
+                "no job was made, try again") from None
     response = jsonify(_job_json(_jobs().get(job_id)))
     response.status_code = 202
     response.headers["Location"] = url_for("matbaa.edition_status", job_id=job_id)
@@ -322,9 +332,11 @@ def edition_pdf(job_id):
     job = _job(job_id)
     if job["status"] != "done":
         raise errors.EditionNotReady(status=job["status"], done=job["done"], total=job["total"])
-    response = send_from_directory(_settings().data_dir / "editions", f"{job_id}.pdf",
-                                   mimetype="application/pdf", etag=job["sha256"],
-                                   max_age=_settings().cache_max_age)
+    pdf = _jobs().result(job_id)
+    if pdf is None:
+        raise errors.JobNotFound(f"the edition of job '{job_id}' is no longer kept")
+    response = Response(pdf, mimetype="application/pdf")
+    _cacheable(response, job["sha256"])
     response.headers["Digest"] = f"sha-256={job['sha256']}"
     if request.args.get("download") == "1":
         response.headers["Content-Disposition"] = f'attachment; filename="edition-{job_id}.pdf"'

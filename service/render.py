@@ -262,6 +262,9 @@ class Renderer:
         pdf = self.html_to_pdf(document_html, stylesheet=self.edition_stylesheet,
                                identifier=_digest(document_html),
                                max_pages=self.settings.max_edition_pages,
+                               limit_setting="MATBAA_MAX_EDITION_PAGES",
+                               timeout=self.settings.edition_timeout,
+                               timeout_setting="MATBAA_EDITION_TIMEOUT",
                                on_document=lambda d: found.update(pages=len(d.pages)))
         return pdf, found["pages"]
 
@@ -273,7 +276,8 @@ class Renderer:
                                 identifier=_digest(document_html),
                                 max_pages=self.settings.max_edition_pages,
                                 limit_setting="MATBAA_MAX_EDITION_PAGES",
-                                timeout=self.settings.edition_timeout)
+                                timeout=self.settings.edition_timeout,
+                                timeout_setting="MATBAA_EDITION_TIMEOUT")
 
     def warm_up(self):
         """Render a small article once, so the first reader does not pay for first use."""

@@ -48,6 +48,9 @@ class Settings:
         2000, "Most article ids one edition request may list.")
     edition_part_articles: int = _setting(
         20, "Editions longer than this are laid out in parallel parts of about this many.")
+    broker_url: str = _setting(
+        "", "Celery broker (redis://127.0.0.1:6379/0): jobs then run on `matbaa worker` "
+        "processes, on this machine or others; empty means a local worker process.")
     job_processes: int = _setting(
         1, "Worker processes for jobs (editions) when no broker is set.")
     render_processes: int = _setting(

@@ -180,6 +180,10 @@ class Store:
                 setattr(row, name, value)
             session.commit()
 
+    def close(self):
+        """Close the pooled connections (a PostgreSQL server counts them)."""
+        self.engine.dispose()
+
     def ping(self):
         with self._session() as session:
             session.execute(select(1))

@@ -1,0 +1,101 @@
+"""Tasks: the same jobs on Celery workers (MATBAA_BROKER_URL=redis://…), beyond one machine.
+
+``matbaa worker`` runs these; web processes enqueue them.  Every worker process
+keeps one warm Renderer and one Store (PostgreSQL when several machines share
+the work: MATBAA_DATABASE_URL).  Tasks are acknowledged after they finish and
+rejected when their worker process is lost, so the broker hands them out again.
+"""
+
+import logging
+
+from celery import Celery
+
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+_STATE = {}
+
+
+def make_celery(settings):
+    app = Celery("matbaa", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json", accept_content=["json"], task_default_queue="matbaa",
+        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+        task_ignore_result=True, broker_connection_retry_on_startup=True,
+        # A message a worker took and never acknowledged comes back after this long
+        # (a whole machine lost); a lost worker *process* is rejected at once.
+        broker_transport_options={"visibility_timeout": settings.edition_timeout + 60},
+        worker_hijack_root_logger=False)
+    app.matbaa_settings = settings
+
+    @app.task(name="matbaa.edition.start", bind=True)
+    def start(task, job_id):
+        from .edition import fail_job, plan_job
+
+        store = _store(settings)
+        try:
+            parts = plan_job(settings, store, job_id)
+        except Exception as exc:            # nothing to lay out: the job says why
+            fail_job(store, job_id, exc)
+            return
+        for part in parts:
+            _enqueue(part_task, job_id, part)
+
+    @app.task(name="matbaa.edition.part", bind=True)
+    def part_task(task, job_id, part):
+        from .edition import fail_job, run_part
+
+        store = _store(settings)
+        try:
+            last = run_part(settings, store, _renderer(settings), job_id, part)
+        except Exception as exc:
+            log.exception("edition %s part %s failed", job_id, part)
+            fail_job(store, job_id, exc)
+            return
+        if last:
+            _enqueue(assemble_task, job_id)
+
+    @app.task(name="matbaa.edition.assemble", bind=True)
+    def assemble_task(task, job_id):
+        from .edition import assemble_job, fail_job
+
+        store = _store(settings)
+        try:
+            assemble_job(settings, store, _renderer(settings), job_id)
+        except Exception as exc:
+            log.exception("edition %s assembly failed", job_id)
+            fail_job(store, job_id, exc)
+
+    app.matbaa_start = start
+    return app
+
+
+# The broker may be away for a while (restarted): keep trying to hand on the next
+# task rather than fail a job whose work is already done.
+_RETRY = {"max_retries": 60, "interval_start": 1, "interval_step": 1, "interval_max": 5}
+
+
+def _enqueue(task, *args):
+    task.apply_async(args, retry=True, retry_policy=_RETRY)
+
+
+def _store(settings):
+    if "store" not in _STATE:
+        from .store import Store
+
+        _STATE["store"] = Store(settings.store_url)
+    return _STATE["store"]
+
+
+def _renderer(settings):
+    if "renderer" not in _STATE:
+        from .render import Renderer
+
+        logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+        _STATE["renderer"] = Renderer(settings)
+    return _STATE["renderer"]
+
+
+def worker_app():
+    """The Celery app for ``matbaa worker`` (settings from the environment)."""
+    return make_celery(Settings.from_env())

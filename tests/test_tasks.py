@@ -1,0 +1,189 @@
+"""Editions on Celery workers: real Redis, real PostgreSQL, real `matbaa worker` processes;
+a worker process killed mid-job, Redis stopped and restarted mid-job."""
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from service.app import create_app
+from service.settings import Settings
+
+from .services import Postgres, Redis, missing_reason, wait_until
+from .test_corpus import corpus_articles
+from .test_edition import check_edition
+from .test_http import assert_error
+
+
+@pytest.fixture(scope="module")
+def backends(tmp_path_factory):
+    reason = missing_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    redis = Redis(tmp_path_factory.mktemp("redis")).start()
+    postgres = Postgres(tmp_path_factory.mktemp("postgres")).start()
+    try:
+        yield redis, postgres
+    finally:
+        redis.stop()
+        postgres.stop()
+
+
+@pytest.fixture(scope="module")
+def corpus_in_postgres(backends, shared_dir_module):
+    _redis, postgres = backends
+    from service.store import Store
+
+    store = Store(postgres.url)
+    articles = list(corpus_articles(shared_dir_module))
+    store.upsert_many(articles)
+    store.close()
+    return articles
+
+
+@pytest.fixture(scope="module")
+def shared_dir_module():
+    folder = Settings.from_env().shared_dir
+    if not folder.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"corpus folder {folder} is absent")
+        pytest.skip(f"corpus folder {folder} is absent")
+    return folder
+
+
+def env_for(backends, data_dir):
+    redis, postgres = backends
+    return {"MATBAA_BROKER_URL": redis.url, "MATBAA_DATABASE_URL": postgres.url,
+            "MATBAA_DATA_DIR": str(data_dir), "MATBAA_EDITION_PART_ARTICLES": "8",
+            "MATBAA_EDITION_TIMEOUT": "120", "MATBAA_LOG_LEVEL": "INFO"}
+
+
+class Worker:
+    def __init__(self, env, folder, concurrency):
+        matbaa = str(Path(sys.executable).with_name("matbaa"))
+        self.log = open(folder / f"worker-{time.monotonic_ns()}.log", "ab")
+        self.process = subprocess.Popen(
+            [matbaa, "worker", "--concurrency", str(concurrency)],
+            env={**os.environ, **env}, stdout=self.log, stderr=self.log,
+            start_new_session=True)
+
+    def children(self):
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(c) for c in path.read_text().split()] if path.exists() else []
+
+    def stop(self):
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def web(backends, corpus_in_postgres, tmp_path):
+    env = env_for(backends, tmp_path / "data")
+    settings = Settings.from_env(environ=env)
+    app = create_app(settings)
+    yield settings, env, app
+    app.extensions["matbaa.store"].close()
+
+
+def post_edition(client, section, title):
+    response = client.post("/editions", json={"title": title, "filter": {"section": section}})
+    assert response.status_code == 202, response.data[:300]
+    return response.headers["Location"]
+
+
+def finished(client, location, seen=None):
+    status = client.get(location).get_json()
+    if seen is not None:
+        seen.append((status["status"], status["done"]))
+    return status["status"] in ("done", "failed")
+
+
+def test_edition_on_workers_visible_from_any_web_process(web, tmp_path, corpus_in_postgres):
+    settings, env, app = web
+    worker = Worker(env, tmp_path, 2)
+    try:
+        client = app.test_client()
+        location = post_edition(client, "culture", "ثقافة")
+        seen = []
+        wait_until(lambda: finished(client, location, seen), 240, "the edition")
+        # Another web process (another app on the same database) sees the same job.
+        other_app = create_app(Settings.from_env(environ=env))
+        other = other_app.test_client()
+        status = other.get(location).get_json()
+        assert status["status"] == "done", status
+        assert status["done"] == status["total"] == 35
+        assert any(state == "running" and 0 < done < 35 for state, done in seen) or len(
+            seen) < 3, seen    # progress showed part by part (unless it was that fast)
+        with other.get(status["pdf"]) as response:
+            pdf = response.data
+        assert len(PdfReader(io.BytesIO(pdf)).pages) == status["pages"]
+        check_edition(pdf, [a for a in corpus_in_postgres if a.section == "culture"], tmp_path)
+        other_app.extensions["matbaa.store"].close()
+    finally:
+        worker.stop()
+
+
+def test_lost_worker_process_gives_its_task_to_another(web, tmp_path, corpus_in_postgres):
+    settings, env, app = web
+    worker = Worker(env, tmp_path, 1)
+    try:
+        client = app.test_client()
+        wait_until(lambda: worker.children(), 60, "the worker's process")
+        location = post_edition(client, "sport", "رياضة")
+        wait_until(lambda: client.get(location).get_json()["status"] == "running", 60,
+                   "the job running")
+        time.sleep(1.5)               # inside a part's layout
+        (child,) = worker.children()
+        os.kill(child, signal.SIGKILL)
+        wait_until(lambda: finished(client, location), 240, "the edition")
+        status = client.get(location).get_json()
+        assert status["status"] == "done", status
+        assert worker.children() and worker.children() != [child]   # a new process took over
+        with client.get(status["pdf"]) as response:
+            pdf = response.data
+        check_edition(pdf, [a for a in corpus_in_postgres if a.section == "sport"], tmp_path)
+    finally:
+        worker.stop()
+
+
+def test_redis_stopped_and_restarted_mid_job(web, backends, tmp_path, corpus_in_postgres):
+    settings, env, app = web
+    redis, _postgres = backends
+    worker = Worker(env, tmp_path, 2)
+    try:
+        client = app.test_client()
+        location = post_edition(client, "economy", "اقتصاد")
+        wait_until(lambda: client.get(location).get_json()["status"] == "running", 60,
+                   "the job running")
+        redis.stop()
+        try:
+            jobs_before = app.extensions["matbaa.jobs"].unfinished()
+            response = client.post("/editions", json={"title": "t", "articles": ["x"]})
+            error = assert_error(response, 503, "queue_unavailable")
+            assert response.headers["Retry-After"]
+            assert "MATBAA_BROKER_URL" in error["message_en"] or "queue" in error["message_en"]
+            assert app.extensions["matbaa.jobs"].unfinished() == jobs_before   # no job made
+            time.sleep(3)
+        finally:
+            redis.start()
+        wait_until(lambda: finished(client, location), 300, "the edition after the restart")
+        status = client.get(location).get_json()
+        assert status["status"] == "done", status
+        with client.get(status["pdf"]) as response:
+            pdf = response.data
+        check_edition(pdf, [a for a in corpus_in_postgres if a.section == "economy"], tmp_path)
+    finally:
+        worker.stop()
