@@ -1,0 +1,101 @@
+"""Edition speed: all corpus articles as one edition, one document vs parallel parts.
+
+    .venv/bin/python bench/edition.py [--processes 1 2]
+
+Writes the "Editions" section of bench/RESULTS.md (seconds, pages, seconds per
+article and per page, peak memory of the process and of each render process).
+"""
+
+import argparse
+import re
+import resource
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def corpus(shared):
+    import json
+
+    from service.article import parse_article
+
+    for line in (shared / "corpus" / "articles.jsonl").read_text(encoding="utf-8").splitlines():
+        data = json.loads(line)
+        if day_first := re.fullmatch(r"(\d\d)/(\d\d)/(\d{4})", data.get("published_at", "")):
+            data["published_at"] = f"{day_first[3]}-{day_first[2]}-{day_first[1]}"
+        yield parse_article(data)
+
+
+def peak_mb(pid):
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+)", text)[1]) / 1024
+    except (OSError, TypeError):
+        return 0
+
+
+def main():
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from service.edition import in_section_order, make_edition
+    from service.pool import RenderPool
+    from service.render import Renderer
+    from service.settings import Settings
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    settings = Settings.from_env(data_dir=Path(tempfile.mkdtemp()))
+    articles = list(corpus(settings.shared_dir))
+    renderer = Renderer(settings)
+    options = renderer.default_options()
+    rows = []
+    start = time.perf_counter()
+    pdf = renderer.edition_pdf("كل المقالات", in_section_order(articles), options)
+    rows.append(("one document, this process", time.perf_counter() - start,
+                 len(PdfReader(BytesIO(pdf)).pages), len(pdf),
+                 [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
+    for count in args.processes:
+        pool = RenderPool(settings, count)
+        while pool.ready < count:
+            time.sleep(0.1)
+        try:
+            start = time.perf_counter()
+            pdf = make_edition(settings.replace(render_processes=max(count, 2)), renderer,
+                               "كل المقالات", articles, options, pool=pool)
+            elapsed = time.perf_counter() - start
+            peaks = [peak_mb(w.process.pid) for w in pool._idle]
+        finally:
+            pool.close()
+        rows.append((f"parallel parts, {count} render process(es)", elapsed,
+                     len(PdfReader(BytesIO(pdf)).pages), len(pdf), peaks))
+    lines = ["## Editions: all 304 corpus articles in one PDF", "",
+             f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; command: "
+             f"`.venv/bin/python bench/edition.py --processes {' '.join(map(str, args.processes))}`",
+             "- one document: WeasyPrint lays out cover, contents (target-counter) and every "
+             "article at once; parallel parts: see README, Editions.", "",
+             "| how | seconds | pages | s/article | s/page | PDF MB | peak MB per process |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, seconds, pages, size, peaks in rows:
+        lines.append(f"| {name} | {seconds:.1f} | {pages} | {seconds / len(articles):.3f} | "
+                     f"{seconds / pages:.3f} | {size / 1e6:.1f} | "
+                     + ", ".join(f"{p:.0f}" for p in peaks) + " |")
+    section = "\n".join(lines) + "\n"
+    results = ROOT / "bench" / "RESULTS.md"
+    text = results.read_text(encoding="utf-8")
+    head, found, tail = text.partition("## Editions")
+    tail = tail.partition("\n## ")[2] if found else ""
+    results.write_text(head.rstrip() + "\n\n" + section + (("\n## " + tail) if tail else ""),
+                       encoding="utf-8")
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
