@@ -20,15 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def corpus(shared):
-    import json
+    from tests.test_corpus import corpus_articles   # the corpus as the tests read it
 
-    from service.article import parse_article
-
-    for line in (shared / "corpus" / "articles.jsonl").read_text(encoding="utf-8").splitlines():
-        data = json.loads(line)
-        if day_first := re.fullmatch(r"(\d\d)/(\d\d)/(\d{4})", data.get("published_at", "")):
-            data["published_at"] = f"{day_first[3]}-{day_first[2]}-{day_first[1]}"
-        yield parse_article(data)
+    return corpus_articles(shared)
 
 
 def peak_mb(pid):

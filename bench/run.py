@@ -332,12 +332,13 @@ def write_results(engine, memory, service, args, elapsed, images=()):
         lines += [f"Uncached throughput, 2 workers / 1 worker at 8 connections: {ratio:.2f}×.", ""]
     lines += [f"![{name}]({name})" for name in images] + [""]
     results = ROOT / "bench" / "RESULTS.md"
-    # bench/soak.py keeps its own section: carry it over.
-    soak = ""
+    # bench/soak.py, edition.py and profile.py keep sections of their own: carry them over.
+    kept = []
     if results.exists():
-        _, found, rest = results.read_text(encoding="utf-8").partition("## Soak")
-        soak = (found + rest.partition("\n## ")[0]) if found else ""
-    results.write_text("\n".join(lines) + ("\n\n" + soak.rstrip() + "\n" if soak else ""),
+        for section in results.read_text(encoding="utf-8").split("\n## ")[1:]:
+            if section.startswith(("Soak", "Editions", "Profile")):
+                kept.append("## " + section.rstrip())
+    results.write_text("\n".join(lines) + "".join("\n\n" + k for k in kept) + "\n",
                        encoding="utf-8")
 
 

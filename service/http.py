@@ -242,14 +242,20 @@ def _is_loopback(address):
         return False
 
 
-@bp.post("/render")
-def render():
+def _json_body():
+    """A writer's JSON request body (401/403, 415, 400 otherwise)."""
     require_writer()
     if not request.is_json:
         raise errors.UnsupportedMediaType()
     data = request.get_json(silent=True)
     if data is None:
         raise errors.BadRequest()
+    return data
+
+
+@bp.post("/render")
+def render():
+    data = _json_body()
     article = parse_article(data, max_chars=_settings().max_article_chars)
     options = RenderOptions.from_query(request.args, _settings())
     result = _renderer().pdf(article, options)
@@ -297,13 +303,7 @@ def create_edition():
     """Many articles as one PDF, made in the background: 202 and where to watch it."""
     from .edition import EditionSpec
 
-    require_writer()
-    if not request.is_json:
-        raise errors.UnsupportedMediaType()
-    data = request.get_json(silent=True)
-    if data is None:
-        raise errors.BadRequest()
-    spec = EditionSpec.from_json(data, _settings())
+    spec = EditionSpec.from_json(_json_body(), _settings())
     job_id = _jobs().create("edition", spec)
     celery = current_app.extensions.get("matbaa.celery")
     if celery is None:

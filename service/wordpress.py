@@ -188,9 +188,11 @@ class WordPress:
         return self._check(*self._request(url, headers), route)
 
     def _request(self, url, headers):
+        response = None
         try:
             response = self.http.request("GET", url, headers=headers or {},
                                          preload_content=False, redirect=False)
+            body = response.read(self.max_bytes + 1)
         except urllib3.exceptions.NewConnectionError as exc:
             # Checked first: urllib3 makes a refused connection a kind of timeout.
             raise SourceUnavailable(self._says(f"cannot be reached ({exc.__class__.__name__})"),
@@ -200,19 +202,12 @@ class WordPress:
                 f"did not answer within {self.timeout} s; raise MATBAA_WORDPRESS_TIMEOUT"),
                 f"لم يُجب موقع ووردبريس خلال {self.timeout} ثوانٍ") from None
         except urllib3.exceptions.HTTPError as exc:
-            raise SourceUnavailable(self._says(f"cannot be reached ({exc.__class__.__name__})"),
+            what = "broke off its answer" if response is not None else "cannot be reached"
+            raise SourceUnavailable(self._says(f"{what} ({exc.__class__.__name__})"),
                                     "تعذّر الوصول إلى موقع ووردبريس") from None
-        try:
-            body = response.read(self.max_bytes + 1)
-        except urllib3.exceptions.TimeoutError:
-            raise SourceTimeout(self._says(
-                f"did not answer within {self.timeout} s; raise MATBAA_WORDPRESS_TIMEOUT"),
-                f"لم يُجب موقع ووردبريس خلال {self.timeout} ثوانٍ") from None
-        except urllib3.exceptions.HTTPError as exc:
-            raise SourceUnavailable(self._says(f"broke off its answer ({exc.__class__.__name__})"),
-                                    "انقطع رد موقع ووردبريس") from None
         finally:
-            response.release_conn()
+            if response is not None:
+                response.release_conn()
         if len(body) > self.max_bytes:
             raise SourceUnavailable(self._says(
                 f"sent more than {self.max_bytes} bytes; raise MATBAA_MAX_ARTICLE_CHARS"),

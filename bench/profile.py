@@ -1,0 +1,124 @@
+"""Where a render's time goes: cProfile over renders of the seed-shaped sample.
+
+    .venv/bin/python bench/profile.py [--runs 20]
+
+Splits the time of Renderer.pdf into our stages (template and sanitizer, the
+text-layer and joining hooks, image checks) and WeasyPrint's (layout, drawing,
+PDF writing), and measures one change against what it replaced (the QR code as
+an SVG, as before, against the PNG now).  Writes the "Profile" section of
+bench/RESULTS.md.
+"""
+
+import argparse
+import cProfile
+import json
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# (label, function whose cumulative time counts) — ours first, then WeasyPrint's.
+STAGES = [
+    ("ours: template, sanitizer, normalizer (Renderer.html)", "service/render.py", "html"),
+    ("ours: image checks (Fetcher.available)", "service/fetch.py", "available"),
+    ("ours: joiners at inline boundaries (joining hook)", "service/joining.py",
+     "build_formatting_structure"),
+    ("ours: text layer, per-glyph text (textlayer.map_first_line)", "service/textlayer.py",
+     "map_first_line"),
+    ("ours: text layer, marks drawn apart (textlayer.draw_marks)", "service/textlayer.py",
+     "draw_marks"),
+    ("WeasyPrint: style and boxes (HTML.render minus layout)", "weasyprint/document.py",
+     "_render"),
+    ("WeasyPrint: layout (layout_document)", "weasyprint/layout/__init__.py",
+     "layout_document"),
+    ("WeasyPrint: drawing pages (Page.paint)", "weasyprint/document.py", "paint"),
+    ("WeasyPrint: writing the PDF (write_pdf)", "weasyprint/document.py", "write_pdf"),
+]
+
+
+def cumulative(stats, path_part, function):
+    return sum(values[3] for (filename, _line, name), values in stats.stats.items()
+               if name == function and path_part in filename)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+
+    import segno
+
+    from service import template
+    from service.article import parse_article
+    from service.render import Renderer
+    from service.settings import Settings
+
+    settings = Settings.from_env(data_dir=Path(tempfile.mkdtemp()))
+    renderer = Renderer(settings)
+    article = parse_article(json.loads(
+        (ROOT / "service" / "samples" / "kuwait-coalition-meeting.json").read_text("utf-8")))
+    renderer.warm_up()
+    renderer.pdf(article)
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(args.runs):
+        renderer.pdf(article)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = cumulative(stats, "service/render.py", "pdf")
+    rows = [(label, cumulative(stats, path, fn)) for label, path, fn in STAGES]
+    layout = dict(rows)["WeasyPrint: layout (layout_document)"]
+    boxes = dict(rows)["WeasyPrint: style and boxes (HTML.render minus layout)"] - layout
+    rows = [(label, boxes if label.startswith("WeasyPrint: style") else seconds)
+            for label, seconds in rows]
+
+    def median(fn, runs=args.runs):
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    png = median(lambda: renderer.pdf(article))
+    png_size = len(renderer.pdf(article).pdf)
+    original = template._qr
+    template._qr = lambda url: segno.make(url, error="m").svg_data_uri(
+        scale=4, border=0, light=None)
+    try:
+        svg = median(lambda: renderer.pdf(article))
+        svg_size = len(renderer.pdf(article).pdf)
+    finally:
+        template._qr = original
+
+    lines = ["## Profile: where a render's time goes", "",
+             f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; command: "
+             f"`.venv/bin/python bench/profile.py --runs {args.runs}`",
+             f"- the seed-shaped sample, {args.runs} renders under cProfile "
+             f"({total / args.runs:.3f} s each with the profiler's own cost); stages overlap "
+             "where one calls another (the text layer runs inside drawing)", "",
+             "| stage | share of the render |", "| --- | --- |"]
+    lines += [f"| {label} | {seconds / total:.0%} |" for label, seconds in rows]
+    lines += ["", "One change measured against what it replaced (medians, no profiler):", "",
+              "| QR code | seconds per render | PDF bytes |", "| --- | --- | --- |",
+              f"| SVG (before) | {svg:.3f} | {svg_size} |",
+              f"| PNG (now) | {png:.3f} | {png_size} |"]
+    section = "\n".join(lines) + "\n"
+    results = ROOT / "bench" / "RESULTS.md"
+    text = results.read_text(encoding="utf-8")
+    head, found, tail = text.partition("## Profile")
+    tail = tail.partition("\n## ")[2] if found else ""
+    results.write_text(head.rstrip() + "\n\n" + section + (("\n## " + tail) if tail else ""),
+                       encoding="utf-8")
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
