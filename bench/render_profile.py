@@ -1,6 +1,6 @@
 """Where a render's time goes: cProfile over renders of the seed-shaped sample.
 
-    .venv/bin/python bench/profile.py [--runs 20]
+    .venv/bin/python bench/render_profile.py [--runs 20]
 
 Splits the time of Renderer.pdf into our stages (template and sanitizer, the
 text-layer and joining hooks, image checks) and WeasyPrint's (layout, drawing,
@@ -100,7 +100,7 @@ def main():
 
     lines = ["## Profile: where a render's time goes", "",
              f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; command: "
-             f"`.venv/bin/python bench/profile.py --runs {args.runs}`",
+             f"`.venv/bin/python bench/render_profile.py --runs {args.runs}`",
              f"- the seed-shaped sample, {args.runs} renders under cProfile "
              f"({total / args.runs:.3f} s each with the profiler's own cost); stages overlap "
              "where one calls another (the text layer runs inside drawing)", "",
