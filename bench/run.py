@@ -332,7 +332,7 @@ def write_results(engine, memory, service, args, elapsed, images=()):
         lines += [f"Uncached throughput, 2 workers / 1 worker at 8 connections: {ratio:.2f}×.", ""]
     lines += [f"![{name}]({name})" for name in images] + [""]
     results = ROOT / "bench" / "RESULTS.md"
-    # bench/soak.py, edition.py and profile.py keep sections of their own: carry them over.
+    # bench/soak.py, edition.py and render_profile.py keep sections of their own: carry them over.
     kept = []
     if results.exists():
         for section in results.read_text(encoding="utf-8").split("\n## ")[1:]:
