@@ -308,9 +308,9 @@ def write_results(engine, memory, service, args, elapsed, images=()):
               f"RSS of one renderer process: {memory[0]:.1f} MB after warm-up, {memory[1]:.1f} MB "
               f"after {args.memory_renders} more renders of the seed article "
               f"(drift {memory[1] - memory[0]:+.1f} MB).", "",
-              "## Service (`matbaa serve`, gunicorn sync workers, loopback)", ""]
+              "## Service (`matbaa serve`: one web process on threads, N render processes, loopback)", ""]
     for workers, row in service.items():
-        lines += [f"### {workers} worker{'s' if workers > 1 else ''}", "",
+        lines += [f"### {workers} render process{'es' if workers > 1 else ''}", "",
                   f"- ready after start: {row['ready']:.2f} s",
                   f"- `POST /render` seed article (uncached), median: {row['post_render']:.3f} s "
                   f"(service overhead vs raw engine: {row['post_render'] / seed['raw']:.2f}×)",
@@ -329,7 +329,7 @@ def write_results(engine, memory, service, args, elapsed, images=()):
         lines.append("")
     if 1 in service and 2 in service and service[1]["uncached_c8"] and service[2]["uncached_c8"]:
         ratio = service[2]["uncached_c8"]["rps"] / service[1]["uncached_c8"]["rps"]
-        lines += [f"Uncached throughput, 2 workers / 1 worker at 8 connections: {ratio:.2f}×.", ""]
+        lines += [f"Uncached throughput, 2 render processes / 1 at 8 connections: {ratio:.2f}×.", ""]
     lines += [f"![{name}]({name})" for name in images] + [""]
     results = ROOT / "bench" / "RESULTS.md"
     # bench/soak.py, edition.py and render_profile.py keep sections of their own: carry them over.
