@@ -45,7 +45,7 @@ class RenderPool:
         self._waiting = 0
         self._running = 0
         self._closed = False
-        self.stats = {"renders": 0, "refused": 0, "killed": 0, "lost": 0}
+        self.stats = {"renders": 0, "refused": 0, "killed": 0, "lost": 0, "recycled": 0}
         # Started side by side, in the background: the web process answers at once,
         # and a render waits (up to MATBAA_RENDER_TIMEOUT) for the first ready worker.
         for _ in range(size):
@@ -126,14 +126,38 @@ class RenderPool:
                 self._waiting -= 1
 
     def _release(self, worker):
+        retire = False
         with self._cond:
             self._running -= 1
             self.stats["renders"] += 1
+            worker.renders += 1
             if self._closed:
-                worker.stop()
-                return
-            self._idle.append(worker)
-            self._cond.notify()
+                retire = True
+            elif worker.retired:
+                retire = True                    # its successor is already working
+            else:
+                if worker.renders >= self.settings.render_max_renders and not worker.retiring:
+                    # WeasyPrint's memory grows a little with every document (~40 MB
+                    # per 1,000 renders, measured): start a successor, then retire this
+                    # one, so memory stays bounded and no render waits for it.
+                    worker.retiring = True
+                    threading.Thread(target=self._recycle, args=(worker,),
+                                     name="render-worker-recycle", daemon=True).start()
+                self._idle.append(worker)
+                self._cond.notify()
+        if retire:
+            worker.stop()
+
+    def _recycle(self, old):
+        self._start_worker()
+        with self._cond:
+            old.retired = True
+            idle = old in self._idle
+            if idle:
+                self._idle.remove(old)
+        if idle:
+            old.stop()
+        self.stats["recycled"] += 1
 
     def _ask(self, worker, method, args, timeout):
         try:
@@ -196,6 +220,8 @@ class RenderPool:
 class _Worker:
     def __init__(self, process, conn):
         self.process, self.conn = process, conn
+        self.renders = 0
+        self.retiring = self.retired = False
 
     def stop(self, kill=False):
         if kill:

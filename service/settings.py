@@ -55,6 +55,8 @@ class Settings:
         1, "Worker processes for jobs (editions) when no broker is set.")
     render_processes: int = _setting(
         os.cpu_count() or 1, "Render worker processes under matbaa serve (default: one per core).")
+    render_max_renders: int = _setting(
+        500, "Renders after which a render process is replaced by a fresh one (bounds memory).")
     render_queue: int = _setting(
         16, "Renders that may wait for a free render process; one more is refused with 429.")
     api_keys: str = _setting(

@@ -109,3 +109,19 @@ def test_render_errors_come_back_from_the_worker_as_they_are(tmp_path):
         assert pool.ready == 1            # a refused render keeps its worker
     finally:
         pool.close()
+
+
+def test_render_process_is_recycled_after_its_share_of_renders(tmp_path):
+    app, pool = pooled_app(tmp_path, render_max_renders=3)
+    try:
+        wait_until(lambda: pool.ready == 1)
+        (first,) = pool._idle
+        client = app.test_client()
+        for _ in range(6):
+            assert client.post("/render", json=sample("kuwait-coalition-meeting")).status_code \
+                == 200
+        wait_until(lambda: pool.stats["recycled"] >= 1 and pool.ready == 1)
+        assert first.retired and not first.process.is_alive()
+        assert pool._idle[0] is not first
+    finally:
+        pool.close()
