@@ -17,6 +17,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import run  # noqa: E402  (bench helpers)
 
 
 def corpus(shared):
@@ -82,13 +85,7 @@ def main():
                      f"{seconds / pages:.3f} | {size / 1e6:.1f} | "
                      + ", ".join(f"{p:.0f}" for p in peaks) + " |")
     section = "\n".join(lines) + "\n"
-    results = ROOT / "bench" / "RESULTS.md"
-    text = results.read_text(encoding="utf-8")
-    head, found, tail = text.partition("## Editions")
-    tail = tail.partition("\n## ")[2] if found else ""
-    results.write_text(head.rstrip() + "\n\n" + section + (("\n## " + tail) if tail else ""),
-                       encoding="utf-8")
-    print(section)
+    run.write_section("Editions", section)
 
 
 if __name__ == "__main__":

@@ -13,15 +13,16 @@ import argparse
 import cProfile
 import json
 import pstats
-import statistics
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import run  # noqa: E402  (bench helpers)
 
 # (label, function whose cumulative time counts) — ours first, then WeasyPrint's.
 STAGES = [
@@ -79,13 +80,8 @@ def main():
     rows = [(label, boxes if label.startswith("WeasyPrint: style") else seconds)
             for label, seconds in rows]
 
-    def median(fn, runs=args.runs):
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
+    def median(fn):
+        return run.median_seconds(fn, args.runs, warmup=1)
 
     png = median(lambda: renderer.pdf(article))
     png_size = len(renderer.pdf(article).pdf)
@@ -111,13 +107,7 @@ def main():
               f"| SVG (before) | {svg:.3f} | {svg_size} |",
               f"| PNG (now) | {png:.3f} | {png_size} |"]
     section = "\n".join(lines) + "\n"
-    results = ROOT / "bench" / "RESULTS.md"
-    text = results.read_text(encoding="utf-8")
-    head, found, tail = text.partition("## Profile")
-    tail = tail.partition("\n## ")[2] if found else ""
-    results.write_text(head.rstrip() + "\n\n" + section + (("\n## " + tail) if tail else ""),
-                       encoding="utf-8")
-    print(section)
+    run.write_section("Profile", section)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,17 @@ from service.settings import Settings  # noqa: E402
 SAMPLES = ROOT / "service" / "samples"
 
 
+def write_section(heading, section):
+    """Put ``section`` (starting "## heading…") into bench/RESULTS.md, replacing the old one."""
+    results = ROOT / "bench" / "RESULTS.md"
+    text = results.read_text(encoding="utf-8") if results.exists() else ""
+    head, found, tail = text.partition(f"## {heading}")
+    tail = tail.partition("\n## ")[2] if found else ""
+    results.write_text(head.rstrip() + "\n\n" + section + (("\n## " + tail) if tail else ""),
+                       encoding="utf-8")
+    print(section)
+
+
 def median_seconds(fn, runs, warmup=2):
     for _ in range(warmup):
         fn()

@@ -184,13 +184,7 @@ def main():
                                                                  key=str))
                      + f" | {q[49] * 1000:.1f} | {q[94] * 1000:.1f} | {q[98] * 1000:.1f} |")
     section = "\n".join(lines) + "\n"
-    results_file = ROOT / "bench" / "RESULTS.md"
-    text = results_file.read_text(encoding="utf-8") if results_file.exists() else ""
-    head, _, tail = text.partition("## Soak")
-    tail = tail.partition("\n## ")[2]
-    results_file.write_text(head.rstrip() + "\n\n" + section
-                            + (("\n## " + tail) if tail else ""), encoding="utf-8")
-    print(section)
+    run.write_section("Soak", section)
     return 1 if problems or not health["ok"] else 0
 
 

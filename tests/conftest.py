@@ -19,6 +19,13 @@ def sample(name):
     return json.loads((SAMPLES / f"{name}.json").read_text(encoding="utf-8"))
 
 
+def unavailable(reason):
+    """Something a test needs is absent: skip here, but fail in CI, where it must be."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def settings(tmp_path):
     return Settings.from_env(data_dir=tmp_path / "data")
@@ -79,10 +86,7 @@ def shared_dir(settings):
     """The read-only corpus; skipped when absent, but a failure in CI."""
     folder = settings.shared_dir
     if not folder.is_dir():
-        message = f"corpus folder {folder} is absent (set MATBAA_SHARED_DIR)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"corpus folder {folder} is absent (set MATBAA_SHARED_DIR)")
     return folder
 
 
@@ -116,9 +120,7 @@ def wordpress_site(tmp_path_factory):
 
     reason = missing_reason()
     if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     folder = tmp_path_factory.mktemp("wordpress")
     lead = folder / "lead.png"
     # A picture with a clear colour, to find it again in the PDF's pixels.

@@ -20,7 +20,7 @@ from service.app import create_app
 from service.settings import Settings
 from service.verify import normalize
 
-from .conftest import pdftotext
+from .conftest import pdftotext, unavailable
 from .test_reader_options import dark_pixels
 
 SEED = "kuwait-coalition-meeting"
@@ -37,10 +37,7 @@ def _chromium():
     except ImportError:
         path = None
     if not path:
-        message = "Debian's chromium and the playwright package are needed (scripts/dev)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("Debian's chromium and the playwright package are needed (scripts/dev)")
     return path
 
 

@@ -3,21 +3,18 @@ made as jobs over HTTP and by `matbaa edition`, archival and byte-for-byte repea
 
 import io
 import json
-import re
 import time
-from datetime import date
 
 import pikepdf
 import pytest
 from pypdf import PdfReader
 
-from service.article import parse_article
 from service.cli import main
 from service.edition import EditionSpec, Jobs, select_articles
 from service.template import RenderOptions, digits
 from service.verify import article_text, normalize, score_words
 
-from .conftest import pdftotext, sample
+from .conftest import pdftotext
 from .test_archival import failures
 from .test_corpus import corpus_articles
 from .test_http import assert_error

@@ -15,6 +15,7 @@ from pypdf import PdfReader
 from service.app import create_app
 from service.settings import Settings
 
+from .conftest import unavailable
 from .services import Postgres, Redis, missing_reason, wait_until
 from .test_corpus import corpus_articles
 from .test_edition import check_edition
@@ -25,9 +26,7 @@ from .test_http import assert_error
 def backends(tmp_path_factory):
     reason = missing_reason()
     if reason:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(reason)
     redis = Redis(tmp_path_factory.mktemp("redis")).start()
     postgres = Postgres(tmp_path_factory.mktemp("postgres")).start()
     try:
@@ -53,9 +52,7 @@ def corpus_in_postgres(backends, shared_dir_module):
 def shared_dir_module():
     folder = Settings.from_env().shared_dir
     if not folder.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"corpus folder {folder} is absent")
-        pytest.skip(f"corpus folder {folder} is absent")
+        unavailable(f"corpus folder {folder} is absent (set MATBAA_SHARED_DIR)")
     return folder
 
 
