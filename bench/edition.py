@@ -48,6 +48,8 @@ def main():
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--celery", action="store_true",
+                        help="also on `matbaa worker` processes (Redis, PostgreSQL started here)")
     args = parser.parse_args()
     settings = Settings.from_env(data_dir=Path(tempfile.mkdtemp()))
     articles = list(corpus(settings.shared_dir))
@@ -73,9 +75,12 @@ def main():
             pool.close()
         rows.append((f"parallel parts, {count} render process(es)", elapsed,
                      len(PdfReader(BytesIO(pdf)).pages), len(pdf), peaks))
+    if args.celery:
+        rows += celery_rows(articles, args.processes)
     lines = ["## Editions: all 304 corpus articles in one PDF", "",
              f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; command: "
-             f"`.venv/bin/python bench/edition.py --processes {' '.join(map(str, args.processes))}`",
+             f"`.venv/bin/python bench/edition.py --processes {' '.join(map(str, args.processes))}"
+             f"{' --celery' if args.celery else ''}`",
              "- one document: WeasyPrint lays out cover, contents (target-counter) and every "
              "article at once; parallel parts: see README, Editions.", "",
              "| how | seconds | pages | s/article | s/page | PDF MB | peak MB per process |",
@@ -86,6 +91,64 @@ def main():
                      + ", ".join(f"{p:.0f}" for p in peaks) + " |")
     section = "\n".join(lines) + "\n"
     run.write_section("Editions", section)
+
+
+def celery_rows(articles, counts):
+    """The same edition as a job on Celery workers (real Redis and PostgreSQL, on
+    127.0.0.1), timed from POST /editions to done, after a warm-up job."""
+    import os
+    import subprocess
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    from service.app import create_app
+    from service.settings import Settings
+    from service.store import Store
+    from tests.services import Postgres, Redis, wait_until
+
+    folder = Path(tempfile.mkdtemp(prefix="matbaa-bench-celery-"))
+    redis, postgres = Redis(folder / "redis").start(), Postgres(folder / "pg").start()
+    rows = []
+    try:
+        store = Store(postgres.url)
+        store.upsert_many(articles)
+        store.close()
+        env = {"MATBAA_BROKER_URL": redis.url, "MATBAA_DATABASE_URL": postgres.url,
+               "MATBAA_DATA_DIR": str(folder / "data"), "MATBAA_LOG_LEVEL": "WARNING"}
+        app = create_app(Settings.from_env(environ=env))
+        client = app.test_client()
+        for count in counts:
+            worker = subprocess.Popen(
+                [str(ROOT / ".venv/bin/matbaa"), "worker", "--concurrency", str(count)],
+                env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                def run_job(body):
+                    location = client.post("/editions", json=body).headers["Location"]
+                    wait_until(lambda: client.get(location).get_json()["status"] in (
+                        "done", "failed"), 900, "the edition")
+                    return client.get(location).get_json()
+
+                for _ in range(count):           # warm every worker process
+                    run_job({"title": "warm", "articles": [articles[0].id]})
+                start = time.perf_counter()
+                status = run_job({"title": "كل المقالات", "filter": {}})
+                elapsed = time.perf_counter() - start
+                children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children")
+                peaks = [peak_mb(int(pid)) for pid in children.read_text().split()]
+                with client.get(status["pdf"]) as response:
+                    pdf = response.data
+            finally:
+                os.killpg(worker.pid, 15)
+                worker.wait(timeout=60)
+            rows.append((f"Celery, 1 worker with {count} process(es)", elapsed,
+                         len(PdfReader(BytesIO(pdf)).pages), len(pdf), peaks))
+        app.extensions["matbaa.store"].close()
+    finally:
+        redis.stop()
+        postgres.stop()
+    return rows
 
 
 if __name__ == "__main__":
