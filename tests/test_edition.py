@@ -197,3 +197,14 @@ def test_edition_cli(runner, loaded_store, tmp_path):
     none = runner.invoke(main, ["edition", "--title", "t", "--section", "nothing", "-o",
                                 str(tmp_path / "none.pdf")])
     assert none.exit_code != 0 and "no stored article" in none.output
+
+
+def test_editions_need_a_key_when_keys_are_set(tmp_path):
+    from service.app import create_app
+    from service.settings import Settings
+
+    app = create_app(Settings.from_env(data_dir=tmp_path / "data", api_keys="k1"))
+    client = app.test_client()
+    assert_error(client.post("/editions", json={"title": "t", "articles": ["a"]}), 401,
+                 "unauthorized")
+    assert Jobs(app.extensions["matbaa.store"]).unfinished() == []
