@@ -108,9 +108,11 @@ def celery_rows(articles, counts):
     from tests.services import Postgres, Redis, wait_until
 
     folder = Path(tempfile.mkdtemp(prefix="matbaa-bench-celery-"))
-    redis, postgres = Redis(folder / "redis").start(), Postgres(folder / "pg").start()
+    redis, postgres = Redis(folder / "redis"), Postgres(folder / "pg")
     rows = []
-    try:
+    try:       # stopped even when the other one fails to start
+        redis.start()
+        postgres.start()
         store = Store(postgres.url)
         store.upsert_many(articles)
         store.close()

@@ -27,9 +27,11 @@ def backends(tmp_path_factory):
     reason = missing_reason()
     if reason:
         unavailable(reason)
-    redis = Redis(tmp_path_factory.mktemp("redis")).start()
-    postgres = Postgres(tmp_path_factory.mktemp("postgres")).start()
-    try:
+    redis = Redis(tmp_path_factory.mktemp("redis"))
+    postgres = Postgres(tmp_path_factory.mktemp("postgres"))
+    try:       # stopped even when the other one fails to start
+        redis.start()
+        postgres.start()
         yield redis, postgres
     finally:
         redis.stop()
