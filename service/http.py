@@ -93,11 +93,11 @@ def _cacheable(response, etag):
 
 @bp.get("/articles/<article_id>.pdf")
 def article_pdf(article_id):
+    options = RenderOptions.from_query(request.args, _settings())
     wordpress = _wordpress()
     if wordpress is None or not wordpress.handles(article_id):
         # The readers' path: a stored article already rendered is served from its
         # revision alone, without loading and hashing the article.
-        options = RenderOptions.from_query(request.args, _settings())
         revision = _store().revision(article_id)
         if revision is not None:
             etag = _renderer().etag_for(revision, options)
@@ -106,12 +106,9 @@ def article_pdf(article_id):
             cached = _cache().get(etag)
             if cached is not None and "file_stem" in cached[1]:
                 pdf, facts = cached
-                metrics().cache.labels("hit").inc()
-                response = _pdf_response(facts["file_stem"], pdf,
-                                         facts.get("missing_glyphs", ()), etag)
-                response.headers["X-Matbaa-Cache"] = "hit"
-                return response
-    return _article_pdf(_load(article_id))
+                return _served(facts["file_stem"], pdf, facts.get("missing_glyphs", ()),
+                               etag, hit=True)
+    return _article_pdf(_load(article_id), options)
 
 
 @bp.get("/articles/by-slug/<path:slug>.pdf")
@@ -125,14 +122,19 @@ def article_pdf_by_slug(slug):
     return _article_pdf(_loaded(wordpress.load_slug(slug)))
 
 
-def _article_pdf(article):
-    options = RenderOptions.from_query(request.args, _settings())
+def _article_pdf(article, options=None):
+    options = options or RenderOptions.from_query(request.args, _settings())
     etag = _renderer().etag(article, options)
     if etag in request.if_none_match:
         return _cacheable(Response(status=304), etag)
     pdf, missing, hit = rendered(_renderer(), _cache(), article, options)
+    return _served(article.file_stem, pdf, missing, etag, hit)
+
+
+def _served(file_stem, pdf, missing, etag, hit):
+    """A PDF answer, counted as a cache hit or miss."""
     metrics().cache.labels("hit" if hit else "miss").inc()
-    response = _pdf_response(article.file_stem, pdf, missing, etag)
+    response = _pdf_response(file_stem, pdf, missing, etag)
     response.headers["X-Matbaa-Cache"] = "hit" if hit else "miss"
     return response
 
