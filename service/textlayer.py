@@ -40,6 +40,9 @@ MARK_CATEGORIES = {"Mn", "Me"}
 # Bidi classes that take the direction of the text around them (as fonts/build.py).
 NEUTRAL_BIDI = {"WS", "ON", "ES", "ET", "CS", "S"}
 RLM, LRM, WORD_JOINER = "\u200f", "\u200e", "\u2060"
+_GLYPH_INFO = 20   # bytes in a PangoGlyphInfo; install() checks it against Pango's
+
+
 
 
 class TextLayerError(RuntimeError):
@@ -63,6 +66,10 @@ def install(font_set):
         raise TextLayerError(
             f"weasyprint.draw.text.draw_first_line{signature} is not the expected "
             f"{EXPECTED_SIGNATURE}; pin WeasyPrint to a version Matbaa supports")
+    from weasyprint.text.ffi import ffi
+
+    if ffi.sizeof("PangoGlyphInfo") != _GLYPH_INFO or ffi.sizeof("PangoGlyphGeometry") != 12:
+        raise TextLayerError("PangoGlyphInfo is no longer five 32-bit fields")
     twins_by_file = dict(font_set.mark_twins)
 
     def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
@@ -147,25 +154,27 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True):
         rtl = bool(item.analysis.level % 2)
         # One copy of the C arrays into Python lists: far cheaper than
         # indexing cdata glyph by glyph (this runs for every line drawn).
+        # A PangoGlyphInfo is five 32-bit fields: glyph, width, x offset,
+        # y offset, attributes (install() checks the size).
         clusters = ffi.unpack(glyph_string.log_clusters, count)
-        infos = glyph_string.glyphs
+        fields = memoryview(
+            ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO)).cast("i").tolist()
         starts = sorted(set(clusters))
         ends = dict(zip(starts, starts[1:] + [item.length]))
         groups = {}
         for i, cluster in enumerate(clusters):
-            info = infos[i]
-            glyph, geometry = info.glyph, info.geometry
-            width = geometry.width
+            glyph, width = fields[5 * i] & 0xFFFFFFFF, fields[5 * i + 1]
             if glyph != pango.PANGO_GLYPH_EMPTY and not glyph & pango.PANGO_GLYPH_UNKNOWN_FLAG:
                 groups.setdefault(cluster, []).append((glyph, bool(width)))
                 twin = twins.get(glyph)
                 if twin is not None:
                     marks.append((font, font_size, pango_font, glyph, pen,
-                                  geometry.x_offset, geometry.y_offset))
+                                  fields[5 * i + 2], fields[5 * i + 3]))
                     # On the pen position, unshifted: an invisible glyph needs
                     # no offset, and shifts make pdf.js cut the line in pieces.
+                    info = glyph_string.glyphs[i]
                     info.glyph = twin
-                    geometry.x_offset = geometry.y_offset = 0
+                    info.geometry.x_offset = info.geometry.y_offset = 0
             pen += width
         to_unicode = font.to_unicode
         for start, glyphs in groups.items():
