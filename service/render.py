@@ -31,6 +31,7 @@ except PackageNotFoundError:  # running from a checkout that was not installed
 
 
 # Date given to an archived article's attachment when the article has none.
+IMAGE_CACHE_BYTES = 64 * 1024 * 1024   # WeasyPrint's image cache is emptied past this
 ARCHIVE_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
@@ -99,6 +100,9 @@ class Renderer:
             font_config=self.font_config)
         self.assets_digest = hashlib.sha256(
             f"{self.templates.digest}:{self.fonts.digest}:{VERSION}".encode()).hexdigest()[:16]
+        # Images decoded and compressed for the PDF, reused by later renders
+        # (the QR code, a site's logo, an image in several articles).
+        self.images_cache = {}
         # WeasyPrint documents are not safe to build from several threads at once.
         self._lock = threading.Lock()
         self.pool = None
@@ -176,7 +180,8 @@ class Renderer:
         with self._lock, _deadline(seconds, timeout_setting):
             document = HTML(string=document_html, base_url=self.asset_origin,
                             url_fetcher=self.fetcher).render(
-                stylesheets=stylesheets, font_config=self.font_config)
+                stylesheets=stylesheets, font_config=self.font_config,
+                cache=self._image_cache())
             if len(document.pages) > limit:
                 raise TooManyPages(
                     f"the document has {len(document.pages)} pages, over the limit of {limit}; "
@@ -192,6 +197,18 @@ class Renderer:
                 options["pdf_variant"] = "pdf/a-3u"
                 options["attachments"] = [_source_attachment(a) for a in sources]
             return document.write_pdf(**options)
+
+    def _image_cache(self):
+        """WeasyPrint's image cache, emptied between renders once it holds too much.
+
+        It holds each image's source bytes and PDF streams, keyed by address;
+        the renderer's lock keeps a render from seeing it emptied.
+        """
+        held = sum(len(value) for value in self.images_cache.values()
+                   if isinstance(value, bytes))
+        if held > IMAGE_CACHE_BYTES:
+            self.images_cache.clear()
+        return self.images_cache
 
     @functools.cached_property
     def edition_stylesheet(self):

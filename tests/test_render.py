@@ -133,3 +133,23 @@ def test_short_lines_start_at_the_right(renderer, tmp_path):
     dark = [x for y in rows for x in range(width) if pixels[y * width + x] < 128]
     assert dark, "no ink in the body area"
     assert min(dark) > width * 0.6, "short lines should hug the right margin"
+
+
+def test_images_are_decoded_once_and_the_cache_is_bounded(renderer, monkeypatch):
+    from service import render
+
+    article = parse_article(sample("kuwait-coalition-meeting"))   # lead image and QR code
+    renderer.images_cache.clear()
+    first = renderer.pdf(article).pdf
+    held = dict(renderer.images_cache)
+    assert any(key.startswith("data:image/png") for key in held), "QR code not cached"
+    assert renderer.pdf(article).pdf == first
+    # The decoded images are the same objects (their PDF streams are made again).
+    images = {key: value for key, value in held.items() if not isinstance(value, bytes)}
+    assert len(images) == 2
+    assert all(renderer.images_cache[key] is value for key, value in images.items())
+
+    # Past the cap the cache is emptied before the next render, not during one.
+    monkeypatch.setattr(render, "IMAGE_CACHE_BYTES", 1)
+    assert renderer.pdf(article).pdf == first
+    assert all(renderer.images_cache[key] is not value for key, value in images.items())
