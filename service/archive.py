@@ -1,6 +1,6 @@
 """Archive: a back catalogue as one PDF/A per article, in a BagIt bag.
 
-``matbaa archive --from --to OUT_DIR`` writes ``OUT_DIR/data/<id>.pdf`` (PDF/A-3u,
+``matbaa archive --from --to OUT_DIR`` writes ``OUT_DIR/data/<id>.pdf`` (tagged PDF/A-3a,
 the article's JSON attached) with ``<id>.pdf.sha256`` beside it, and the bag's
 ``bagit.txt``, ``bag-info.txt`` and ``manifest-sha256.txt``.  A file counts as
 done only once its text layer reads back as the article (``service.verify``).

@@ -100,7 +100,8 @@ def _loopback_host(host):
 @click.option("--paper", type=click.Choice(["a4", "a5", "letter"]), help="Paper size.")
 @click.option("--digits", type=click.Choice(["arab", "latn"]), help="Digits for page numbers and dates.")
 @click.option("--archival", is_flag=True,
-              help="PDF/A-3u with the article's JSON attached, and OUT.pdf.sha256 beside it.")
+              help="PDF/A-3a, tagged (claims PDF/UA-1), with the article's JSON attached, "
+                   "and OUT.pdf.sha256 beside it.")
 def render(source, output, paper, digits, archival):
     """Render a stored article (by id) or an article JSON file to PDF.
 
@@ -143,7 +144,8 @@ def render(source, output, paper, digits, archival):
 @click.option("--id", "ids", multiple=True, help="An article id (repeat; instead of a filter).")
 @click.option("--paper", type=click.Choice(["a4", "a5", "letter"]), help="Paper size.")
 @click.option("--digits", type=click.Choice(["arab", "latn"]), help="Digits for page numbers.")
-@click.option("--archival", is_flag=True, help="PDF/A-3u with every article's JSON attached.")
+@click.option("--archival", is_flag=True,
+              help="PDF/A-3a, tagged (claims PDF/UA-1), with every article's JSON attached.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="PDF file to write; OUT.pdf.sha256 is written beside it.")
 def edition(title, start, end, section, source, ids, paper, digits, archival, output):
@@ -203,7 +205,7 @@ def edition(title, start, end, section, source, ids, paper, digits, archival, ou
 @click.option("--threshold", default=0.99, show_default=True, type=click.FloatRange(0, 1),
               help="Share of words the text layer must give back in order.")
 def archive(out_dir, start, end, section, workers, threshold):
-    """A back catalogue as one PDF/A-3u per article, in a BagIt bag.
+    """A back catalogue as one tagged PDF/A-3a per article, in a BagIt bag.
 
     Writes OUT_DIR/data/<id>.pdf and <id>.pdf.sha256, bagit.txt, bag-info.txt and
     manifest-sha256.txt.  Each file counts only once its text layer reads back as

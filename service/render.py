@@ -31,6 +31,27 @@ except PackageNotFoundError:  # running from a checkout that was not installed
 
 
 # Date given to an archived article's attachment when the article has none.
+# ISO 14289-1 identification, and its description as a PDF/A extension schema
+# (PDF/A allows only described schemas in the XMP).
+PDFUA_XMP = b"""<rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/"
+ xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#"
+ xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">
+<pdfaExtension:schemas><rdf:Bag><rdf:li rdf:parseType="Resource">
+<pdfaSchema:schema>PDF/UA Universal Accessibility Schema</pdfaSchema:schema>
+<pdfaSchema:namespaceURI>http://www.aiim.org/pdfua/ns/id/</pdfaSchema:namespaceURI>
+<pdfaSchema:prefix>pdfuaid</pdfaSchema:prefix>
+<pdfaSchema:property><rdf:Seq><rdf:li rdf:parseType="Resource">
+<pdfaProperty:name>part</pdfaProperty:name>
+<pdfaProperty:valueType>Integer</pdfaProperty:valueType>
+<pdfaProperty:category>internal</pdfaProperty:category>
+<pdfaProperty:description>Part of ISO 14289 the file conforms to</pdfaProperty:description>
+</rdf:li></rdf:Seq></pdfaSchema:property>
+</rdf:li></rdf:Bag></pdfaExtension:schemas>
+</rdf:Description>
+<rdf:Description rdf:about="" xmlns:pdfuaid="http://www.aiim.org/pdfua/ns/id/">
+<pdfuaid:part>1</pdfuaid:part>
+</rdf:Description>
+"""
 IMAGE_CACHE_BYTES = 64 * 1024 * 1024   # WeasyPrint's image cache is emptied past this
 ARCHIVE_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
@@ -166,8 +187,8 @@ class Renderer:
 
         ``identifier`` fixes the PDF's /ID, so the same input gives the same
         bytes.  With a ``source`` article (or several ``sources``) the PDF is
-        PDF/A-3u and carries each article's JSON as an associated file
-        (AFRelationship Source).
+        tagged PDF/A-3a (claiming PDF/UA-1 too) and carries each article's JSON as an
+        associated file (AFRelationship Source).
         """
         from weasyprint import HTML
 
@@ -194,7 +215,11 @@ class Renderer:
             if identifier:
                 options["pdf_identifier"] = identifier.encode()
             if sources:
-                options["pdf_variant"] = "pdf/a-3u"
+                # PDF/A-3a: PDF/A-3u plus a tagged structure (headings, paragraphs,
+                # lists, tables, figures) for screen readers and reflow; the XMP
+                # also claims PDF/UA-1, with the extension schema PDF/A asks for.
+                options["pdf_variant"] = "pdf/a-3a"
+                _claim_pdfua(document.metadata)
                 options["attachments"] = [_source_attachment(a) for a in sources]
             return document.write_pdf(**options)
 
@@ -223,7 +248,7 @@ class Renderer:
     def edition_pdf(self, title, articles, options=None, progress=None):
         """Many articles as one PDF: cover, contents, bookmarks, continuous page numbers.
 
-        Archival editions (``options.archival``) are PDF/A-3u with every article's
+        Archival editions (``options.archival``) are PDF/A-3a with every article's
         JSON attached.  The /ID comes from the title, the articles' revisions, the
         options and our assets, so the same edition gives the same bytes.
         """
@@ -318,6 +343,22 @@ class Renderer:
 
 def _digest(text):
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _claim_pdfua(metadata):
+    """Put the PDF/UA-1 identification in the document's one rdf:RDF element.
+
+    (WeasyPrint's ``xmp_metadata`` would add a second rdf:RDF, which readers
+    of the identification do not look at.)
+    """
+    generate = metadata.generate_rdf_metadata
+
+    def generate_rdf_metadata(*args, **kwargs):
+        rdf = generate(*args, **kwargs)
+        end = rdf.rindex(b"</rdf:RDF>")
+        return rdf[:end] + PDFUA_XMP + rdf[end:]
+
+    metadata.generate_rdf_metadata = generate_rdf_metadata
 
 
 def _source_attachment(article):

@@ -28,7 +28,7 @@ class RenderOptions:
     digits: str = "arab"
     size: str = "m"       # text size: s, m, l
     images: str = "1"     # 0 leaves images out
-    archival: str = "0"   # 1: PDF/A-3u with the article's source JSON attached
+    archival: str = "0"   # 1: tagged PDF/A-3a with the article's source JSON attached
 
     ALLOWED = {"paper": tuple(PAPER_SIZES), "digits": ("arab", "latn"),
                "size": ("s", "m", "l"), "images": ("0", "1"), "archival": ("0", "1")}
