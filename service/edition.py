@@ -324,8 +324,20 @@ def make_edition(settings, renderer, title, articles, options, progress=None, po
     def render_part(first, part_articles, starts):
         return pool.edition_part(title, part_articles, options, first, starts)
 
+    def render_footers(options, total, first, last):
+        # The page-number pages in one share per render process, side by side.
+        from concurrent.futures import ThreadPoolExecutor
+
+        count = last - first + 1
+        shares = min(pool.size, max(1, count // FOOTER_SHARE_PAGES))
+        bounds = [first + count * i // shares for i in range(shares + 1)]
+        with ThreadPoolExecutor(max_workers=shares) as executor:
+            return list(executor.map(
+                lambda i: pool.edition_footers(options, total, bounds[i], bounds[i + 1] - 1),
+                range(shares)))
+
     return parallel_edition(renderer, title, articles, options, render_part, parts,
-                            progress=progress)
+                            progress=progress, render_footers=render_footers)
 
 
 def _job_pool(settings):
@@ -436,10 +448,12 @@ def plan_parts(articles, parts):
     return plan
 
 
-def assemble(renderer, title, articles, options, parts):
+def assemble(renderer, title, articles, options, parts, render_footers=None):
     """Put laid-out parts together: front matter, page numbers, bookmarks. Returns bytes.
 
     ``parts``: the results of ``Renderer.edition_part``, in order.
+    ``render_footers(options, total, first, last)``: PDFs (a list, in order) of the
+    page-number pages ``first``..``last``; by default made here in one document.
     """
     import io
 
@@ -463,7 +477,13 @@ def assemble(renderer, title, articles, options, parts):
             break
         front_pages = pages
     total = front_pages + body_pages
-    footers = pikepdf.open(io.BytesIO(renderer.edition_footers(options, total)))
+    if render_footers is None:
+        def render_footers(options, total, first, last):
+            return [renderer.edition_footers(options, total, first, last)]
+    # Page numbers only for the parts' pages: the cover and contents carry their own.
+    footer_pdfs = [pikepdf.open(io.BytesIO(pdf))     # kept open while their pages are used
+                   for pdf in render_footers(options, total, front_pages + 1, total)]
+    footers = [page for pdf in footer_pdfs for page in pdf.pages]
     edition = pikepdf.open(io.BytesIO(front))
     for part in parts:
         edition.pages.extend(pikepdf.open(io.BytesIO(part["pdf"])).pages)
@@ -473,7 +493,7 @@ def assemble(renderer, title, articles, options, parts):
         # the pages of a part share one resource dictionary.
         page = edition.pages[number]
         name = f"/MatbaaPage{number + 1}"
-        form = edition.copy_foreign(footers.pages[number].as_form_xobject())
+        form = edition.copy_foreign(footers[number - front_pages].as_form_xobject())
         page.add_resource(form, pikepdf.Name.XObject, pikepdf.Name(name))
         page.contents_add(pikepdf.Stream(edition, f"q {name} Do Q".encode()), prepend=False)
     with edition.open_outline() as outline:
@@ -492,7 +512,13 @@ def assemble(renderer, title, articles, options, parts):
     return out.getvalue()
 
 
-def parallel_edition(renderer, title, articles, options, render_part, parts, progress=None):
+# Page-number pages are cheap (~0.01 s each): below this many a share is not worth
+# a round trip to another render process.
+FOOTER_SHARE_PAGES = 50
+
+
+def parallel_edition(renderer, title, articles, options, render_part, parts, progress=None,
+                     render_footers=None):
     """Lay out the parts with ``render_part(first, articles, starts)`` (called from threads,
     so it can hand each part to a render process), then assemble them."""
     from concurrent.futures import ThreadPoolExecutor
@@ -510,7 +536,7 @@ def parallel_edition(renderer, title, articles, options, render_part, parts, pro
 
     with ThreadPoolExecutor(max_workers=len(plan)) as executor:
         results = list(executor.map(one, plan))
-    pdf = assemble(renderer, title, ordered, options, results)
+    pdf = assemble(renderer, title, ordered, options, results, render_footers)
     if progress is not None:
         progress("laid-out", sum(r["pages"] for r in results))
     return pdf

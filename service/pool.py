@@ -68,6 +68,11 @@ class RenderPool:
                                            asdict(options), first_index, list(section_starts)),
                           self.settings.edition_timeout)
 
+    def edition_footers(self, options, total_pages, first, last):
+        """``Renderer.edition_footers`` in a worker: a share of an edition's page numbers."""
+        return self._call("edition_footers", (asdict(options), total_pages, first, last),
+                          self.settings.edition_timeout)
+
     def _call(self, method, args, timeout):
         worker = self._acquire()
         try:
@@ -263,6 +268,10 @@ def _serve(settings, conn):
                 reply = ("ok", renderer.edition_part(
                     title, [Article.model_validate(a) for a in articles],
                     RenderOptions(**options), first_index, starts))
+            elif method == "edition_footers":
+                options, total_pages, first, last = args
+                reply = ("ok", renderer.edition_footers(RenderOptions(**options), total_pages,
+                                                        first, last))
             else:
                 raise ValueError(f"unknown method {method!r}")
         except MatbaaError as exc:

@@ -311,10 +311,12 @@ class Renderer:
                                on_document=lambda d: found.update(pages=len(d.pages)))
         return pdf, found["pages"]
 
-    def edition_footers(self, options, total_pages):
-        """``total_pages`` pages carrying only «صفحة x من y», to lay over the parts."""
+    def edition_footers(self, options, total_pages, first=1, last=None):
+        """Pages ``first``..``last`` (default: all) of ``total_pages``, carrying only
+        «صفحة x من y», to lay over the parts."""
         document_html = self.templates.edition_html(
-            "", [], options, self.settings.site_name, mode="footers", total_pages=total_pages)
+            "", [], options, self.settings.site_name, mode="footers", total_pages=total_pages,
+            footer_range=(first, last or total_pages))
         return self.html_to_pdf(document_html, stylesheet=self.edition_stylesheet,
                                 identifier=_digest(document_html),
                                 max_pages=self.settings.max_edition_pages,

@@ -111,7 +111,7 @@ class Templates:
 
     def edition_html(self, title, articles, options, site_name, image_check=None,
                      on_article=None, *, mode="whole", first_index=1, section_starts=None,
-                     page_numbers=None, total_pages=None):
+                     page_numbers=None, total_pages=None, footer_range=None):
         """HTML for an edition, or for one part of an edition made in parallel.
 
         ``mode``: "whole" (cover, contents with target-counter, every article, one
@@ -119,8 +119,9 @@ class Templates:
         found by laying out the parts, of ``total_pages``); "part" (the articles
         given, without page numbers, anchors from ``first_index``; a section's
         divider only where ``section_starts`` says it begins); "footers"
-        (``total_pages`` empty pages carrying only «صفحة x من y», laid over the
-        parts' pages afterwards).
+        (empty pages carrying only «صفحة x من y», laid over the parts' pages
+        afterwards: pages ``footer_range`` = (first, last), 1-based, of
+        ``total_pages``, so several processes can each make a share).
 
         Sections come in the order of their first article; within a section,
         articles keep the order given (oldest first, as selected).
@@ -155,7 +156,8 @@ class Templates:
             "options": options,
             "front": mode in ("whole", "front"),
             "body": mode in ("whole", "part"),
-            "footer_pages": total_pages if mode == "footers" else 0,
+            "footer_labels": _footer_labels(options, total_pages, footer_range)
+            if mode == "footers" else [],
             "sections": [{"name": name, "entries": items} for name, items in sections.items()]
             if mode != "footers" else [],
             "article_count": digits(str(len(articles)), options.digits),
@@ -224,11 +226,19 @@ def section_name(article):
     return article.section or (article.categories[0] if article.categories else "متفرقات")
 
 
+def _footer_labels(options, total_pages, footer_range=None):
+    first, last = footer_range or (1, total_pages)
+    total = digits(str(total_pages), options.digits)
+    return [f"صفحة {digits(str(n), options.digits)} من {total}" for n in range(first, last + 1)]
+
+
 def _edition_page_css(options, mode="whole", total_pages=None):
     style = "arabic-indic" if options.digits == "arab" else "decimal"
     of = (f'"{digits(str(total_pages), options.digits)}"' if mode == "front"
           else f"counter(pages, {style})")
     footer = f'"صفحة " counter(page, {style}) " من " {of}' if mode != "part" else "none"
+    if mode == "footers":
+        footer = "string(footer)"      # written out per page: a range starts anywhere
     header = "string(section)" if mode != "footers" else "none"
     css = (f"@page {{ size: {PAPER_SIZES[options.paper]}; @top-right {{ content: {header}; }} "
            f"@bottom-center {{ content: {footer}; }} }}\n")

@@ -140,9 +140,10 @@ def test_edition_of_a_corpus_section_by_filter(shared_dir, store, renderer, tmp_
     assert ranged and all(a.published_at.date() == first for a in ranged)
 
 
-def test_edition_in_parallel_parts(shared_dir, store, tmp_path):
+def test_edition_in_parallel_parts(shared_dir, store, tmp_path, monkeypatch):
     """Laid out in parts on two render processes, then put together: a reader sees the
     same things as in one document (page numbers, contents, bookmarks, every word)."""
+    from service import edition
     from service.edition import make_edition
     from service.pool import RenderPool
     from service.render import Renderer
@@ -165,6 +166,18 @@ def test_edition_in_parallel_parts(shared_dir, store, tmp_path):
         again = make_edition(settings, renderer, "ثقافة ورياضة", chosen,
                              renderer.default_options(), pool=pool)
         assert again == pdf                          # the same bytes
+
+        # The page numbers made in two shares, one per render process: still right.
+        shares = []
+        footers = pool.edition_footers
+        monkeypatch.setattr(pool, "edition_footers",
+                            lambda *args: shares.append(args[2:]) or footers(*args))
+        monkeypatch.setattr(edition, "FOOTER_SHARE_PAGES", 5)
+        shared = make_edition(settings, renderer, "ثقافة ورياضة", chosen,
+                              renderer.default_options(), pool=pool)
+        assert len(shares) == 2 and shares[0][1] + 1 == shares[1][0]
+        assert shares[1][1] == len(PdfReader(io.BytesIO(shared)).pages)
+        assert check_edition(shared, chosen, tmp_path) == starts
     finally:
         pool.close()
 
