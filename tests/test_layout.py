@@ -114,3 +114,29 @@ def test_same_pdf_beside_floats(renderer, direction):
     mended = pdf()
     with weasyprint_as_it_is():
         assert pdf() == mended
+
+
+def test_no_text_asks_for_font_features(renderer, monkeypatch):
+    """WeasyPrint 70 makes a Pango font-features attribute (and list) for every text
+    layout whose style sets one (font-kerning, font-variant-*, font-feature-settings)
+    and never frees them: +36 KB a render, +37 MB over 1000 (bench/RESULTS.md).
+    HarfBuzz kerns and joins by default, so our stylesheets set none."""
+    from weasyprint.text import line_break
+
+    asked = []
+    features = line_break.font_features
+
+    def recording(*args):
+        found = features(*args)
+        if found:
+            asked.append(found)
+        return found
+
+    monkeypatch.setattr(line_break, "font_features", recording)
+    for name in ("kuwait-coalition-meeting", "arabic-printing-history",
+                 "nova-digital-archive-platform"):
+        renderer.pdf(parse_article(sample(name)))
+    articles = [parse_article(sample(name)) for name in ("kuwait-coalition-meeting",
+                                                         "nova-digital-archive-platform")]
+    renderer.edition_pdf("عدد", articles, renderer.default_options())
+    assert asked == []
