@@ -9,8 +9,8 @@ is emptied before the loop), so every right-to-left line is laid out twice
 even with no float anywhere.  For a right-to-left line box ``avoid_collisions``
 already returns the right bound, the cursor, which does not depend on the
 line's width, so the left-to-right comparison is the right one for both
-directions.  Same PDF, byte for byte (tests/test_layout.py); about a quarter
-of an Arabic render's time (bench/RESULTS.md).  Reported in docs/upstream.md.
+directions.  Same PDF, byte for byte (tests/test_layout.py); 15–22% of an
+Arabic render's time (bench/RESULTS.md, raw against mended).  Reported in docs/upstream.md.
 
 The function is rebuilt from WeasyPrint's own source with that one comparison
 replaced; if the source no longer has the shape we expect (another WeasyPrint

@@ -30,10 +30,10 @@ except PackageNotFoundError:  # running from a checkout that was not installed
     VERSION = "0.0.0+unknown"
 
 
-# Date given to an archived article's attachment when the article has none.
 # ISO 14289-1 identification, and its description as a PDF/A extension schema
 # (PDF/A allows only described schemas in the XMP).
-PDFUA_XMP = b"""<rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/"
+PDFUA_XMP = b"""<rdf:Description rdf:about=""
+ xmlns:pdfaExtension="http://www.aiim.org/pdfa/ns/extension/"
  xmlns:pdfaSchema="http://www.aiim.org/pdfa/ns/schema#"
  xmlns:pdfaProperty="http://www.aiim.org/pdfa/ns/property#">
 <pdfaExtension:schemas><rdf:Bag><rdf:li rdf:parseType="Resource">
@@ -53,6 +53,7 @@ PDFUA_XMP = b"""<rdf:Description rdf:about="" xmlns:pdfaExtension="http://www.ai
 </rdf:Description>
 """
 IMAGE_CACHE_BYTES = 64 * 1024 * 1024   # WeasyPrint's image cache is emptied past this
+# Date given to an archived article's attachment when the article has none.
 ARCHIVE_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
