@@ -14,10 +14,21 @@ from .conftest import sample
 from .test_http import assert_error
 
 
-def pooled_app(tmp_path, **overrides):
-    settings = Settings.from_env(data_dir=tmp_path / "data", render_processes=1, **overrides)
-    app = create_app(settings, render_pool=True)
-    return app, app.extensions["matbaa.renderer"].pool
+@pytest.fixture
+def pooled_app(tmp_path):
+    """Make an app with one render process; every pool made is closed after the test."""
+    pools = []
+
+    def make(**overrides):
+        settings = Settings.from_env(data_dir=tmp_path / "data", render_processes=1,
+                                     **overrides)
+        app = create_app(settings, render_pool=True)
+        pools.append(app.extensions["matbaa.renderer"].pool)
+        return app, pools[-1]
+
+    yield make
+    for pool in pools:
+        pool.close()
 
 
 def wait_until(check, timeout=60):
@@ -34,11 +45,10 @@ def slow_article():
 
 
 @pytest.fixture
-def busy_pool(tmp_path):
-    app, pool = pooled_app(tmp_path, render_queue=1)
+def busy_pool(pooled_app):
+    app, pool = pooled_app(render_queue=1)
     wait_until(lambda: pool.ready == 1)
-    yield app, pool
-    pool.close()
+    return app, pool
 
 
 def test_over_the_queue_cap_is_429_at_once(busy_pool):
@@ -74,54 +84,45 @@ def test_over_the_queue_cap_is_429_at_once(busy_pool):
     assert "matbaa_render_queue_waiting 0.0" in metrics
 
 
-def test_hung_worker_is_killed_answered_503_and_replaced(tmp_path):
-    app, pool = pooled_app(tmp_path, render_timeout=2)
-    try:
-        wait_until(lambda: pool.ready == 1)
-        (worker,) = pool._idle
-        client = app.test_client()
-        outcome = {}
+def test_hung_worker_is_killed_answered_503_and_replaced(pooled_app):
+    app, pool = pooled_app(render_timeout=2)
+    wait_until(lambda: pool.ready == 1)
+    (worker,) = pool._idle
+    client = app.test_client()
+    outcome = {}
 
-        def render():
-            outcome["response"] = client.post("/render", json=slow_article())
+    def render():
+        outcome["response"] = client.post("/render", json=slow_article())
 
-        thread = threading.Thread(target=render)
-        thread.start()
-        wait_until(lambda: pool.running == 1)
-        # Frozen, as if stuck in C code: its own alarm cannot fire.
-        os.kill(worker.process.pid, signal.SIGSTOP)
-        thread.join(30)
-        error = assert_error(outcome["response"], 503, "render_timeout")
-        assert "MATBAA_RENDER_TIMEOUT" in error["message_en"]
-        assert not worker.process.is_alive()
-        wait_until(lambda: pool.ready == 1)
-        assert client.post("/render", json=sample("kuwait-coalition-meeting")).status_code == 200
-    finally:
-        pool.close()
+    thread = threading.Thread(target=render)
+    thread.start()
+    wait_until(lambda: pool.running == 1)
+    # Frozen, as if stuck in C code: its own alarm cannot fire.
+    os.kill(worker.process.pid, signal.SIGSTOP)
+    thread.join(30)
+    error = assert_error(outcome["response"], 503, "render_timeout")
+    assert "MATBAA_RENDER_TIMEOUT" in error["message_en"]
+    assert not worker.process.is_alive()
+    wait_until(lambda: pool.ready == 1)
+    assert client.post("/render", json=sample("kuwait-coalition-meeting")).status_code == 200
 
 
-def test_render_errors_come_back_from_the_worker_as_they_are(tmp_path):
-    app, pool = pooled_app(tmp_path, max_pages=1)
-    try:
-        error = assert_error(app.test_client().post("/render", json=slow_article()), 422,
-                             "too_many_pages")
-        assert "MATBAA_MAX_PAGES" in error["message_en"]
-        assert pool.ready == 1            # a refused render keeps its worker
-    finally:
-        pool.close()
+def test_render_errors_come_back_from_the_worker_as_they_are(pooled_app):
+    app, pool = pooled_app(max_pages=1)
+    error = assert_error(app.test_client().post("/render", json=slow_article()), 422,
+                         "too_many_pages")
+    assert "MATBAA_MAX_PAGES" in error["message_en"]
+    assert pool.ready == 1            # a refused render keeps its worker
 
 
-def test_render_process_is_recycled_after_its_share_of_renders(tmp_path):
-    app, pool = pooled_app(tmp_path, render_max_renders=3)
-    try:
-        wait_until(lambda: pool.ready == 1)
-        (first,) = pool._idle
-        client = app.test_client()
-        for _ in range(6):
-            assert client.post("/render", json=sample("kuwait-coalition-meeting")).status_code \
-                == 200
-        wait_until(lambda: pool.stats["recycled"] >= 1 and pool.ready == 1)
-        assert first.retired and not first.process.is_alive()
-        assert pool._idle[0] is not first
-    finally:
-        pool.close()
+def test_render_process_is_recycled_after_its_share_of_renders(pooled_app):
+    app, pool = pooled_app(render_max_renders=3)
+    wait_until(lambda: pool.ready == 1)
+    (first,) = pool._idle
+    client = app.test_client()
+    for _ in range(6):
+        assert client.post("/render", json=sample("kuwait-coalition-meeting")).status_code \
+            == 200
+    wait_until(lambda: pool.stats["recycled"] >= 1 and pool.ready == 1)
+    assert first.retired and not first.process.is_alive()
+    assert pool._idle[0] is not first
