@@ -6,6 +6,7 @@ from flask import Flask
 
 from . import errors, http, observe
 from .cache import PdfCache
+from .hot import HotPath
 from .render import Renderer
 from .settings import Settings
 from .store import Store
@@ -56,4 +57,6 @@ def create_app(settings=None, render_pool=False):
     errors.init_app(app)
     observe.init_app(app)
     http.init_app(app)
+    app.wsgi_app = HotPath(app.wsgi_app, app.extensions["matbaa.store"],
+                           settings.hot_cache_bytes, app.extensions["matbaa.observer"])
     return app

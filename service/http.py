@@ -9,7 +9,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory, url_for
 from werkzeug.exceptions import NotFound
 
-from . import errors
+from . import errors, hot
 from .article import parse_article
 from .cache import rendered
 from .observe import metrics
@@ -84,6 +84,11 @@ def _pdf_response(file_stem, pdf, missing_glyphs, etag=None):
     return response
 
 
+def _not_modified(etag):
+    # If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" matches "x".
+    return request.if_none_match.contains_weak(etag)
+
+
 def _cacheable(response, etag):
     response.set_etag(etag)
     response.cache_control.public = True
@@ -96,12 +101,15 @@ def article_pdf(article_id):
     options = RenderOptions.from_query(request.args, _settings())
     wordpress = _wordpress()
     if wordpress is None or not wordpress.handles(article_id):
+        # A stored article's answer may be kept by the hot path (hot.py) until the
+        # store changes; WordPress posts are checked against WordPress instead.
+        request.environ[hot.KEEP] = True
         # The readers' path: a stored article already rendered is served from its
         # revision alone, without loading and hashing the article.
         revision = _store().revision(article_id)
         if revision is not None:
             etag = _renderer().etag_for(revision, options)
-            if etag in request.if_none_match:
+            if _not_modified(etag):
                 return _cacheable(Response(status=304), etag)
             cached = _cache().get(etag)
             if cached is not None and "file_stem" in cached[1]:
@@ -125,7 +133,7 @@ def article_pdf_by_slug(slug):
 def _article_pdf(article, options=None):
     options = options or RenderOptions.from_query(request.args, _settings())
     etag = _renderer().etag(article, options)
-    if etag in request.if_none_match:
+    if _not_modified(etag):
         return _cacheable(Response(status=304), etag)
     pdf, missing, hit = rendered(_renderer(), _cache(), article, options)
     return _served(article.file_stem, pdf, missing, etag, hit)

@@ -58,11 +58,36 @@ class Metrics:
 
 def metrics(app=None):
     return (app or current_app).extensions["matbaa.metrics"]
+
+
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class Observer:
+    """What every answer goes through, from Flask or from the hot path (hot.py)."""
+
+    def __init__(self, recorder):
+        self.metrics = recorder
+
+    @staticmethod
+    def request_id(given):
+        # Keep a caller's id (a proxy's X-Request-Id) when it is sane; else make one.
+        return given if _SAFE_ID.match(given) else uuid.uuid4().hex
+
+    def answered(self, request_id, method, path, route, status, seconds, cache=None, size=None):
+        self.metrics.requests.labels(method, route, str(status)).inc()
+        self.metrics.request_seconds.labels(route).observe(seconds)
+        # Built only when written: the JSON line costs as much as a hot answer.
+        if log.isEnabledFor(logging.INFO):
+            log.info(json.dumps({
+                "request_id": request_id, "method": method, "path": path, "status": status,
+                "ms": round(seconds * 1000, 1), "cache": cache, "bytes": size,
+            }))
 
 
 def init_app(app):
     app.extensions["matbaa.metrics"] = recorder = Metrics()
+    app.extensions["matbaa.observer"] = observe = Observer(recorder)
     pool = app.extensions["matbaa.renderer"].pool
     if pool is not None:
         recorder.watch_pool(pool)
@@ -74,9 +99,7 @@ def init_app(app):
 
     @app.before_request
     def start():
-        # Keep a caller's id (a proxy's X-Request-Id) when it is sane; else make one.
-        given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        g.request_id = observe.request_id(request.headers.get("X-Request-Id", ""))
         g.started = time.perf_counter()
 
     @app.after_request
@@ -85,16 +108,11 @@ def init_app(app):
         response.headers["X-Request-Id"] = request_id
         seconds = time.perf_counter() - getattr(g, "started", time.perf_counter())
         route = request.url_rule.rule if request.url_rule else "(none)"
-        recorder.requests.labels(request.method, route, str(response.status_code)).inc()
-        recorder.request_seconds.labels(route).observe(seconds)
         if response.status_code >= 400 and response.is_json:
             code = ((response.get_json(silent=True) or {}).get("error") or {}).get("code", "")
             recorder.refusals.labels(str(response.status_code), code).inc()
-        log.info(json.dumps({
-            "request_id": request_id, "method": request.method, "path": request.path,
-            "status": response.status_code,
-            "ms": round(seconds * 1000, 1),
-            "cache": response.headers.get("X-Matbaa-Cache"),
-            "bytes": response.calculate_content_length(),
-        }))
+        observe.answered(request_id, request.method, request.path, route,
+                         response.status_code, seconds,
+                         cache=response.headers.get("X-Matbaa-Cache"),
+                         size=response.calculate_content_length())
         return response

@@ -78,6 +78,9 @@ class Settings:
         None, "Folder for rendered PDFs; empty means DATA_DIR/cache.")
     cache_max_bytes: int = _setting(
         1024 ** 3, "Size cap of the PDF cache, in bytes; least recently used files go first.")
+    hot_cache_bytes: int = _setting(
+        32 * 1024 * 1024, "Memory per web process for the last answers of cached article PDFs, "
+        "answered again without Flask until the store changes; 0 turns it off.", minimum=0)
     cache_max_age: int = _setting(
         300, "Seconds browsers and proxies may reuse a published article's PDF (Cache-Control).")
     fonts_dir: Path = _setting(
@@ -145,8 +148,10 @@ class Settings:
             if f.name == "wordpress_url" and self.wordpress_url and not re.fullmatch(
                     r"https?://[^\s/]+(/[^\s]*)?", self.wordpress_url.strip()):
                 raise SettingsError("MATBAA_WORDPRESS_URL must be an http(s) address")
-            if f.type is int and getattr(self, f.name) <= 0:
-                raise SettingsError(f"MATBAA_{f.name.upper()} must be a positive number")
+            if f.type is int and getattr(self, f.name) < f.metadata.get("minimum", 1):
+                raise SettingsError(f"MATBAA_{f.name.upper()} must be a positive number"
+                                    if f.metadata.get("minimum", 1) else
+                                    f"MATBAA_{f.name.upper()} must be 0 or more")
 
 
 def _convert(f, raw, name):

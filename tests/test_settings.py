@@ -21,7 +21,7 @@ def test_database_url_wins_over_data_dir():
 
 @pytest.mark.parametrize("name, value", [
     ("MATBAA_DIGITS", "roman"), ("MATBAA_MAX_BODY_BYTES", "lots"),
-    ("MATBAA_MAX_BODY_BYTES", "0"), ("MATBAA_PAPER", "a3"),
+    ("MATBAA_MAX_BODY_BYTES", "0"), ("MATBAA_PAPER", "a3"), ("MATBAA_HOT_CACHE_BYTES", "-1"),
 ])
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):

@@ -186,3 +186,23 @@ def test_redis_stopped_and_restarted_mid_job(web, backends, tmp_path, corpus_in_
         check_edition(pdf, [a for a in corpus_in_postgres if a.section == "economy"], tmp_path)
     finally:
         worker.stop()
+
+
+def test_on_postgresql_every_reader_request_asks_the_store(web):
+    """PostgreSQL gives no cheap change counter: the hot path (hot.py) stays off, so an
+    update made elsewhere is seen at once."""
+    _settings, env, app = web
+    store = app.extensions["matbaa.store"]
+    assert store.generation() is None
+    article = store.list(per_page=1)[0][0]
+    client = app.test_client()
+    first = client.get(f"/articles/{article.id}.pdf")
+    assert client.get(f"/articles/{article.id}.pdf").headers["X-Matbaa-Cache"] == "hit"
+    from service.store import Store
+
+    elsewhere = Store(env["MATBAA_DATABASE_URL"])
+    elsewhere.upsert(article.model_copy(update={"author": "كاتب آخر"}))
+    elsewhere.close()
+    again = client.get(f"/articles/{article.id}.pdf")
+    assert again.headers["X-Matbaa-Cache"] == "miss" and again.data != first.data
+    assert app.wsgi_app.kept_bytes == 0
