@@ -1,5 +1,6 @@
 import io
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -9,7 +10,7 @@ from service.article import parse_article
 from service.template import RenderOptions
 from service.verify import article_text, score_words
 
-from .conftest import pdffonts, pdftotext, sample
+from .conftest import pdffonts, pdftotext, sample, unavailable
 
 SAMPLES = ["kuwait-coalition-meeting", "arabic-printing-history", "nova-digital-archive-platform"]
 
@@ -153,3 +154,25 @@ def test_images_are_decoded_once_and_the_cache_is_bounded(renderer, monkeypatch)
     monkeypatch.setattr(render, "IMAGE_CACHE_BYTES", 1)
     assert renderer.pdf(article).pdf == first
     assert all(renderer.images_cache[key] is not value for key, value in images.items())
+
+
+@pytest.mark.parametrize("url", [
+    "https://alwatan-alarabi.example/local/kuwait/kuwait-coalition-meeting/",
+    # Arabic in the path, as news sites' links have it, and percent-encoded.
+    "https://akhbar.example/ثقافة/2024/05/معرض-الكتاب-يفتح-أبوابه",
+    "https://akhbar.example/%D8%AB%D9%82%D8%A7%D9%81%D8%A9/2024/?p=123&utm=print",
+])
+def test_printed_qr_code_scans_back_to_the_article(renderer, tmp_path, url):
+    """The QR code, as printed (rasterised at 150 dpi), reads back as the article's address."""
+    if not shutil.which("zbarimg"):
+        unavailable("zbarimg (Debian zbar-tools) is not installed; scripts/dev installs it")
+    article = parse_article({"id": "qr", "title": "عنوان", "url": url,
+                             "body_html": "<p>نص المقال.</p>"})
+    path = tmp_path / "qr.pdf"
+    path.write_bytes(renderer.pdf(article).pdf)
+    subprocess.run(["pdftoppm", "-r", "150", "-png", str(path), str(tmp_path / "page")],
+                   check=True)
+    pages = sorted(tmp_path.glob("page*.png"))
+    read = subprocess.run(["zbarimg", "--quiet", "--raw", *map(str, pages)],
+                          capture_output=True, check=True).stdout.decode("utf-8")
+    assert read.splitlines() == [url]
