@@ -216,9 +216,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def serve(workers, data_dir):
+def serve(workers, data_dir, log_level="WARNING"):
     port = free_port()
-    env = {**os.environ, "MATBAA_DATA_DIR": str(data_dir), "MATBAA_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "MATBAA_DATA_DIR": str(data_dir), "MATBAA_LOG_LEVEL": log_level}
     subprocess.run([str(ROOT / ".venv/bin/matbaa"), "import", "--samples"], env=env,
                    check=True, capture_output=True)
     start = time.perf_counter()
@@ -285,6 +285,18 @@ def service_figures(runs, seconds):
             process.terminate()
             process.wait(timeout=10)
             shutil.rmtree(data, ignore_errors=True)
+    # The default log level writes one JSON line per request (to /dev/null here): its cost.
+    data = Path(tempfile.mkdtemp(prefix="matbaa-bench-"))
+    process, base, _ready = serve(2, data, log_level="INFO")
+    try:
+        cached = f"{base}/articles/kuwait-coalition-meeting.pdf"
+        urllib.request.urlopen(cached).read()
+        for connections in (1, 8):
+            results[2][f"cached, request log on_c{connections}"] = wrk(cached, connections, seconds)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(data, ignore_errors=True)
     return results
 
 
@@ -331,7 +343,9 @@ def write_results(engine, memory, service, args, elapsed, images=()):
               f"RSS of one renderer process: {memory[0]:.1f} MB after warm-up, {memory[1]:.1f} MB "
               f"after {args.memory_renders} more renders of the seed article "
               f"(drift {memory[1] - memory[0]:+.1f} MB).", "",
-              "## Service (`matbaa serve`: one web process on threads, N render processes, loopback)", ""]
+              "## Service (`matbaa serve`: one web process on threads, N render processes, loopback)", "",
+              "The service runs at MATBAA_LOG_LEVEL=WARNING (no request log) but for the rows "
+              "marked `request log on` (INFO, the default: one JSON line per request).", ""]
     for workers, row in service.items():
         lines += [f"### {workers} render process{'es' if workers > 1 else ''}", "",
                   f"- ready after start: {row['ready']:.2f} s",
@@ -340,8 +354,10 @@ def write_results(engine, memory, service, args, elapsed, images=()):
                   f"- `GET /articles/<id>.pdf` cached, median: {row['get_cached'] * 1000:.1f} ms",
                   "", "| load (wrk) | connections | requests/s | p50 | p90 | p99 |",
                   "| --- | --- | --- | --- | --- | --- |"]
-        for kind in ("cached", "uncached"):
+        for kind in ("cached", "cached, request log on", "uncached"):
             for connections in (1, 2, 8):
+                if f"{kind}_c{connections}" not in row:
+                    continue
                 figures = row[f"{kind}_c{connections}"]
                 if figures is None:
                     lines.append(f"| {kind} | {connections} | (wrk not installed) | | | |")
