@@ -448,14 +448,19 @@ def plan_parts(articles, parts):
     return plan
 
 
-def assemble(renderer, title, articles, options, parts, render_footers=None):
+def assemble(renderer, title, articles, options, parts, render_footers=None,
+             front_pages=None):
     """Put laid-out parts together: front matter, page numbers, bookmarks. Returns bytes.
 
     ``parts``: the results of ``Renderer.edition_part``, in order.
     ``render_footers(options, total, first, last)``: PDFs (a list, in order) of the
     page-number pages ``first``..``last``; by default made here in one document.
+    ``front_pages``: the cover and contents' length, when known
+    (``Renderer.edition_front_pages``): the front is then made once, while the
+    page-number pages are made beside it.
     """
     import io
+    from concurrent.futures import ThreadPoolExecutor
 
     import pikepdf
 
@@ -466,23 +471,30 @@ def assemble(renderer, title, articles, options, parts, render_footers=None):
     for part in parts:
         offsets.append(offset)
         offset += part["pages"]
-    front_pages = 2
-    for _ in range(4):      # the contents' own length moves every number after it
-        numbers = {index: front_pages + part_offset + page
-                   for part, part_offset in zip(parts, offsets)
-                   for index, page in part["starts"].items()}
-        front, pages = renderer.edition_front(title, articles, options, numbers,
-                                              front_pages + body_pages)
-        if pages == front_pages:
-            break
-        front_pages = pages
-    total = front_pages + body_pages
     if render_footers is None:
         def render_footers(options, total, first, last):
             return [renderer.edition_footers(options, total, first, last)]
-    # Page numbers only for the parts' pages: the cover and contents carry their own.
-    footer_pdfs = [pikepdf.open(io.BytesIO(pdf))     # kept open while their pages are used
-                   for pdf in render_footers(options, total, front_pages + 1, total)]
+    known = front_pages
+    front_pages = front_pages or 2
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        early = None
+        if known:
+            early = executor.submit(render_footers, options, known + body_pages, known + 1,
+                                    known + body_pages)
+        for _ in range(4):      # the contents' own length moves every number after it
+            numbers = {index: front_pages + part_offset + page
+                       for part, part_offset in zip(parts, offsets)
+                       for index, page in part["starts"].items()}
+            front, pages = renderer.edition_front(title, articles, options, numbers,
+                                                  front_pages + body_pages)
+            if pages == front_pages:
+                break
+            front_pages = pages
+        total = front_pages + body_pages
+        # Page numbers only for the parts' pages: the cover and contents carry their own.
+        made = (early.result() if early is not None and known == front_pages
+                else render_footers(options, total, front_pages + 1, total))
+    footer_pdfs = [pikepdf.open(io.BytesIO(pdf)) for pdf in made]   # open while used
     footers = [page for pdf in footer_pdfs for page in pdf.pages]
     edition = pikepdf.open(io.BytesIO(front))
     for part in parts:
@@ -534,9 +546,13 @@ def parallel_edition(renderer, title, articles, options, render_part, parts, pro
             progress("prepared", done[0])
         return result
 
-    with ThreadPoolExecutor(max_workers=len(plan)) as executor:
+    with ThreadPoolExecutor(max_workers=len(plan) + 1) as executor:
+        # The front's length needs only the articles: found here meanwhile, so the
+        # front is made once, after the parts, with their page numbers.
+        front_pages = executor.submit(renderer.edition_front_pages, title, ordered, options)
         results = list(executor.map(one, plan))
-    pdf = assemble(renderer, title, ordered, options, results, render_footers)
+        front_pages = front_pages.result()
+    pdf = assemble(renderer, title, ordered, options, results, render_footers, front_pages)
     if progress is not None:
         progress("laid-out", sum(r["pages"] for r in results))
     return pdf

@@ -179,8 +179,10 @@ class Renderer:
     def html_to_pdf(self, document_html, print_stylesheet=True, identifier=None, source=None,
                     *, sources=None, stylesheet=None, max_pages=None, timeout=None,
                     limit_setting="MATBAA_MAX_PAGES", timeout_setting="MATBAA_RENDER_TIMEOUT",
-                    progress=None, on_document=None):
+                    progress=None, on_document=None, draw=True):
         """Lay out a whole HTML document with our fonts, fetcher and text fixes.
+
+        Without ``draw`` the document is only laid out: the page count is returned.
 
         Refuses documents over MATBAA_MAX_PAGES, and stops a render that runs
         past MATBAA_RENDER_TIMEOUT (in a process's main thread; a render process
@@ -212,6 +214,8 @@ class Renderer:
                 progress("laid-out", len(document.pages))
             if on_document is not None:
                 on_document(document)
+            if not draw:
+                return len(document.pages)
             options = {}
             if identifier:
                 options["pdf_identifier"] = identifier.encode()
@@ -311,6 +315,23 @@ class Renderer:
                                timeout_setting="MATBAA_EDITION_TIMEOUT",
                                on_document=lambda d: found.update(pages=len(d.pages)))
         return pdf, found["pages"]
+
+    def edition_front_pages(self, title, articles, options):
+        """How many pages the cover and contents will take, laid out but not drawn.
+
+        The contents' page-number slots have a fixed width (edition.css), so the
+        numbers themselves move nothing: any will do.  Parallel editions ask this
+        while their parts are laid out, to make the front once instead of twice.
+        """
+        numbers = {index: 1 for index in range(1, len(articles) + 1)}
+        document_html = self.templates.edition_html(
+            title, articles, options, self.settings.site_name, mode="front",
+            page_numbers=numbers, total_pages=1)
+        return self.html_to_pdf(document_html, stylesheet=self.edition_stylesheet,
+                                max_pages=self.settings.max_edition_pages,
+                                limit_setting="MATBAA_MAX_EDITION_PAGES",
+                                timeout=self.settings.edition_timeout,
+                                timeout_setting="MATBAA_EDITION_TIMEOUT", draw=False)
 
     def edition_footers(self, options, total_pages, first=1, last=None):
         """Pages ``first``..``last`` (default: all) of ``total_pages``, carrying only

@@ -155,17 +155,30 @@ def test_edition_in_parallel_parts(shared_dir, store, tmp_path, monkeypatch):
     try:
         store.upsert_many(corpus_articles(shared_dir))
         chosen = store.find(section="culture") + store.find(section="sport")[:10]
-        stages = []
+        stages, fronts = [], []
+        front = renderer.edition_front
+        monkeypatch.setattr(renderer, "edition_front",
+                            lambda *args: fronts.append(args[3]) or front(*args))
         pdf = make_edition(settings, renderer, "ثقافة ورياضة", chosen,
                            renderer.default_options(), pool=pool,
                            progress=lambda stage, n: stages.append(stage))
         assert stages.count("prepared") >= 4        # parts reported as they finished
+        assert len(fronts) == 1     # its length found while the parts were laid out
         starts = check_edition(pdf, chosen, tmp_path)
         assert [s for s, _ in outline(pdf)[1:]] == ["culture", "sport"]
         assert max(starts.values()) <= len(PdfReader(io.BytesIO(pdf)).pages)
         again = make_edition(settings, renderer, "ثقافة ورياضة", chosen,
                              renderer.default_options(), pool=pool)
         assert again == pdf                          # the same bytes
+
+        # Had the front's length been guessed wrong, it is made again: same edition.
+        guess = renderer.edition_front_pages
+        monkeypatch.setattr(renderer, "edition_front_pages", lambda *args: guess(*args) + 1)
+        fronts.clear()
+        assert make_edition(settings, renderer, "ثقافة ورياضة", chosen,
+                            renderer.default_options(), pool=pool) == pdf
+        assert len(fronts) == 2
+        monkeypatch.setattr(renderer, "edition_front_pages", guess)
 
         # The page numbers made in two shares, one per render process: still right.
         shares = []
