@@ -146,3 +146,28 @@ def test_locked_database_answers_503_and_loses_nothing(server):
     assert listed["total"] == 3
     assert urllib.request.urlopen(request, timeout=30).status == 201
     assert json.loads(urllib.request.urlopen(f"{base}/health").read())["ok"]
+
+
+def test_kept_answers_under_gunicorn_follow_an_import_from_the_command_line(server, tmp_path):
+    """The hot path (hot.py) in the real server: a kept answer is whole (keep-alive,
+    Content-Length), and an article changed by `matbaa import` — another process — is
+    printed anew at the next request."""
+    base, _process, data_dir = server
+    url = f"{base}/articles/kuwait-coalition-meeting.pdf"
+    first = urllib.request.urlopen(url)
+    old = first.read()
+    second = urllib.request.urlopen(url)
+    kept = second.read()
+    assert second.headers["X-Matbaa-Cache"] == "hit" and kept == old
+    assert int(second.headers["Content-Length"]) == len(kept)
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps({**sample("kuwait-coalition-meeting"),
+                                   "author": "كاتب من سطر الأوامر"}, ensure_ascii=False),
+                       encoding="utf-8")
+    matbaa = str(Path(sys.executable).with_name("matbaa"))
+    subprocess.run([matbaa, "import", str(changed)], check=True, capture_output=True,
+                   env={**os.environ, "MATBAA_DATA_DIR": str(data_dir)})
+    third = urllib.request.urlopen(url)
+    new = third.read()
+    assert third.headers["X-Matbaa-Cache"] == "miss" and new != old
+    assert third.headers["ETag"] != second.headers["ETag"]
