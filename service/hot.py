@@ -7,13 +7,14 @@ process can give.  This WSGI middleware keeps the last complete answers of
 ``GET /articles/<id>.pdf`` for stored articles in memory and answers them again while
 the store has not changed since.
 
-"Not changed" is the store's ``generation()``: SQLite's ``PRAGMA data_version``, which
-changes when any connection in any process (the CLI's import, a Celery worker, another
-web process) commits.  It is read *before* Flask runs, so an answer is never kept
-under a generation older than the data it was made from; any commit at all empties
-the path for everything (a few misses after each write cost less than tracking which
-article changed).  Where the store cannot tell cheaply (PostgreSQL) the path stays
-off and Flask answers every request.
+"Not changed" is the store's ``generation()``: it changes at once when this process
+commits, and within CHANGE_POLL (50 ms) when another process does — the CLI's import,
+a Celery worker, another web process (SQLite's ``PRAGMA data_version``, watched by a
+thread).  It is read *before* Flask runs, so an answer is never kept under a
+generation older than the data it was made from; any commit at all empties the path
+for everything (a few misses after each write cost less than tracking which article
+changed).  Where the store cannot tell cheaply (PostgreSQL) the path stays off and
+Flask answers every request.
 
 Only answers the view marks as keepable are kept (stored articles, never WordPress
 posts, which have a freshness window of their own), and only 200s; conditional
