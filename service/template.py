@@ -2,8 +2,8 @@
 
 import base64
 import functools
-import io
 import hashlib
+import io
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -222,9 +222,9 @@ def _qr(url):
     """The QR code of ``url`` as a PNG data URI, made to cost WeasyPrint the least.
 
     A PNG, not an SVG: WeasyPrint draws an SVG QR code path by path (0.06 s each,
-    a quarter of an edition's time, measured).  8 px per module: poppler and
-    printers smooth a smaller image scaled up, and the modules blur (seen at 1 px
-    per module).  8-bit greyscale, written by Pillow: segno's own PNG is 1-bit,
+    a quarter of an edition's time, measured).  8 px per module: poppler smooths a
+    smaller image scaled up, and at 1 px per module zbar could not read it back at
+    150 dpi (tests/test_render.py).  8-bit greyscale, written by Pillow: segno's own PNG is 1-bit,
     which WeasyPrint converts to RGB and encodes again, and is written row by
     row in Python (together a tenth of an edition's time, measured).
     """
