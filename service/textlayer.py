@@ -151,14 +151,23 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True):
             pen += sum(glyph_string.glyphs[i].geometry.width for i in range(count))
             continue
         twins = _twins_of(font, twins_by_file) if swap_marks else {}
-        rtl = bool(item.analysis.level % 2)
         # One copy of the C arrays into Python lists: far cheaper than
         # indexing cdata glyph by glyph (this runs for every line drawn).
         # A PangoGlyphInfo is five 32-bit fields: glyph, width, x offset,
         # y offset, attributes (install() checks the size).
-        clusters = ffi.unpack(glyph_string.log_clusters, count)
         fields = memoryview(
             ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO)).cast("i").tolist()
+        rtl = bool(item.analysis.level % 2)
+        # A glyph has one text in the whole PDF (the font's ToUnicode map), so a
+        # run whose glyphs all have theirs already, and holds no mark to swap,
+        # has nothing left to do: after the first lines of a document that is
+        # nearly every run.
+        settled = _Settled.of(font)
+        glyph_ids = fields[0::5]
+        if settled.done[rtl].issuperset(glyph_ids) and twins.keys().isdisjoint(glyph_ids):
+            pen += sum(fields[1::5])
+            continue
+        clusters = ffi.unpack(glyph_string.log_clusters, count)
         starts = sorted(set(clusters))
         ends = dict(zip(starts, starts[1:] + [item.length]))
         groups = {}
@@ -180,12 +189,46 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True):
         for start, glyphs in groups.items():
             text = utf8[item.offset + start:item.offset + ends[start]].decode()
             for glyph, chars in assign(tuple(glyphs), text, rtl):
-                to_unicode[twins.get(glyph, glyph)] = chars
+                glyph = twins.get(glyph, glyph)
+                to_unicode[glyph] = chars
+                settled.add(glyph, chars, rtl)
     for font, _size, _pango_font, glyph, *_position in marks:
         # The visible mark is only ever drawn hidden from extractors; pdf.js
         # skips a glyph whose text ends with a format character.
         font.to_unicode[glyph] = WORD_JOINER
     return marks
+
+
+class _Settled:
+    """The glyphs of a WeasyPrint font (one per document) whose text is known, by direction.
+
+    ``done[rtl]``: glyphs that need nothing more in runs of that direction.  A
+    glyph given two different texts (one drawn in both directions, such as a
+    full stop the font substitutes in a way its left-to-right twin does not
+    cover) is never done: every run holding it is mapped again, and its last
+    text wins, as without this shortcut.
+    """
+
+    def __init__(self):
+        self.done = (set(), set())
+        self.texts = {}
+        self.contested = set()
+
+    @classmethod
+    def of(cls, font):
+        settled = getattr(font, "matbaa_settled", None)
+        if settled is None:
+            settled = font.matbaa_settled = cls()
+        return settled
+
+    def add(self, glyph, chars, rtl):
+        if self.texts.setdefault(glyph, chars) != chars:
+            self.texts[glyph] = chars
+            self.contested.add(glyph)
+            for done in self.done:
+                done.discard(glyph)
+        elif glyph not in self.contested:
+            self.done[rtl].add(glyph)
 
 
 def _twins_of(font, twins_by_file):
@@ -233,7 +276,9 @@ def neutral_text(char, rtl):
     """
     mark = RLM if rtl else LRM
     if char.isspace():
-        return char + mark
+        # Any space reads back as a plain one: fonts draw the no-break space
+        # with the space glyph, and a glyph has one text in the whole PDF.
+        return " " + mark
     return mark + char + mark
 
 

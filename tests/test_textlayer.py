@@ -1,4 +1,8 @@
-from service.textlayer import LRM, RLM, assign
+from service import textlayer
+from service.article import parse_article
+from service.textlayer import LRM, RLM, _Settled, assign
+
+from .conftest import pdftotext
 
 
 def split(glyphs, text, rtl):
@@ -31,3 +35,47 @@ def test_lone_mark_keeps_its_character():
 
 def test_uncertain_clusters_are_left_alone():
     assert split([(1, 300), (2, 300)], "اً", rtl=True) == []
+
+
+def test_any_space_reads_back_plain():
+    # Fonts draw the no-break space with the space glyph; a glyph has one text.
+    assert split([(3, 250)], "\xa0", rtl=True) == [(3, f" {RLM}")]
+    assert split([(3, 250)], "\u2009", rtl=False) == [(3, f" {LRM}")]
+
+
+def test_a_glyph_is_done_per_direction_until_given_two_texts():
+    settled = _Settled()
+    settled.add(7, "ب", rtl=True)
+    settled.add(8, f" {RLM}", rtl=True)
+    assert settled.done[True] == {7, 8} and settled.done[False] == set()
+    settled.add(7, "ب", rtl=False)
+    assert 7 in settled.done[False]
+    # One full stop drawn in both directions: mapped again wherever it is drawn.
+    settled.add(9, f"{RLM}.{RLM}", rtl=True)
+    settled.add(9, f"{LRM}.{LRM}", rtl=False)
+    settled.add(9, f"{LRM}.{LRM}", rtl=False)
+    assert 9 not in settled.done[True] | settled.done[False]
+    assert settled.texts[9] == f"{LRM}.{LRM}"
+
+
+def test_runs_already_mapped_are_not_mapped_again(renderer, tmp_path, monkeypatch):
+    """A paragraph twenty times over costs the text layer about what it costs once,
+    and every copy still reads back."""
+    calls = []
+    monkeypatch.setattr(textlayer, "assign", lambda *a: calls.append(a) or assign(*a))
+    paragraph = ("قال الوزير في مؤتمر صحفي إن الحكومة ستعرض خطة جديدة للنقل العام "
+                 "على البرلمان الأسبوع المقبل، وإن كلفتها تبلغ 120 مليون دينار.")
+
+    def render(copies):
+        calls.clear()
+        article = parse_article({"id": f"copies-{copies}", "title": "خطة النقل",
+                                 "published_at": "2026-11-01",
+                                 "paragraphs": [paragraph] * copies})
+        return renderer.pdf(article).pdf, len(calls)
+
+    _pdf, once = render(1)
+    pdf, twenty = render(20)
+    assert once > 50
+    assert twenty < 2 * once, (once, twenty)
+    text = pdftotext(pdf, tmp_path)
+    assert text.count("الحكومة") == 20 and text.count("البرلمان") == 20
