@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, select, update
+from sqlalchemy import (DateTime, Integer, LargeBinary, String, Text, inspect, select, text,
+                        update)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .errors import ArticleInvalid, MatbaaError
@@ -42,6 +43,8 @@ class JobRow(Base):
     result: Mapped[str | None] = mapped_column(Text)
     sha256: Mapped[str | None] = mapped_column(String(64))
     plan: Mapped[str | None] = mapped_column(Text)      # parts, for jobs run on Celery
+    # The cover and contents' length, found beside the parts (Celery jobs).
+    front_pages: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -175,6 +178,13 @@ class Jobs:
         self.store = store
         Base.metadata.create_all(store.engine, tables=[
             JobRow.__table__, JobPartRow.__table__, JobFileRow.__table__])
+        # A store made before a column was added gets it (nullable: old rows need nothing).
+        columns = {c["name"] for c in inspect(store.engine).get_columns("jobs")}
+        for column in JobRow.__table__.columns:
+            if column.name not in columns:
+                type_ = column.type.compile(store.engine.dialect)
+                with store.engine.begin() as connection:
+                    connection.execute(text(f"ALTER TABLE jobs ADD COLUMN {column.name} {type_}"))
 
     def create(self, kind, spec):
         job_id = uuid.uuid4().hex
@@ -606,6 +616,19 @@ def run_part(settings, store, renderer, job_id, part_no):
     return parts_done == len(plan) and jobs.claim(job_id, "running", "assembling")
 
 
+def estimate_front(settings, store, renderer, job_id):
+    """Find the cover and contents' length beside the parts, so that assembly makes
+    the front once (as ``parallel_edition`` does in one machine)."""
+    jobs = Jobs(store)
+    job = jobs.get(job_id)
+    if job is None or job["status"] != "running" or job["front_pages"] is not None:
+        return
+    spec = EditionSpec.from_stored(job["spec"])
+    articles = store.find(ids=[i for entry in json.loads(job["plan"]) for i in entry["ids"]])
+    pages = renderer.edition_front_pages(spec.title, articles, spec.render_options(settings))
+    jobs.update(job_id, front_pages=pages)
+
+
 def assemble_job(settings, store, renderer, job_id):
     jobs = Jobs(store)
     job = jobs.get(job_id)
@@ -614,8 +637,9 @@ def assemble_job(settings, store, renderer, job_id):
     spec = EditionSpec.from_stored(job["spec"])
     ids = [i for entry in json.loads(job["plan"]) for i in entry["ids"]]
     articles = store.find(ids=ids)
+    # A missing estimate (its task not run yet) or a wrong one costs time, not correctness.
     pdf = assemble(renderer, spec.title, articles, spec.render_options(settings),
-                   jobs.parts(job_id))
+                   jobs.parts(job_id), front_pages=job["front_pages"])
     jobs.save_result(job_id, pdf, _page_count(pdf))
 
 

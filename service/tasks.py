@@ -38,8 +38,19 @@ def make_celery(settings):
         except Exception as exc:            # nothing to lay out: the job says why
             fail_job(store, job_id, exc)
             return
+        if len(parts) > 1:       # enqueued first, so it is done before the assembly
+            _enqueue(front_task, job_id)
         for part in parts:
             _enqueue(part_task, job_id, part)
+
+    @app.task(name="matbaa.edition.front", bind=True)
+    def front_task(task, job_id):
+        from .edition import estimate_front
+
+        try:
+            estimate_front(settings, _store(settings), _renderer(settings), job_id)
+        except Exception:       # only an estimate: the assembly does without it
+            log.exception("edition %s: the front's length was not found", job_id)
 
     @app.task(name="matbaa.edition.part", bind=True)
     def part_task(task, job_id, part):

@@ -234,3 +234,17 @@ def test_editions_need_a_key_when_keys_are_set(tmp_path):
     assert_error(client.post("/editions", json={"title": "t", "articles": ["a"]}), 401,
                  "unauthorized")
     assert Jobs(app.extensions["matbaa.store"]).unfinished() == []
+
+
+def test_a_store_made_before_a_jobs_column_gets_it(store, settings):
+    from sqlalchemy import inspect, text
+
+    Jobs(store)
+    with store.engine.begin() as connection:     # as the table was before front_pages
+        connection.execute(text("ALTER TABLE jobs DROP COLUMN front_pages"))
+    jobs = Jobs(store)
+    assert "front_pages" in {c["name"] for c in inspect(store.engine).get_columns("jobs")}
+    job_id = jobs.create("edition", EditionSpec.from_json({"title": "قديم", "articles": ["a"]},
+                                                          settings))
+    jobs.update(job_id, front_pages=3)
+    assert jobs.get(job_id)["front_pages"] == 3

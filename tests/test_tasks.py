@@ -13,6 +13,7 @@ import pytest
 from pypdf import PdfReader
 
 from service.app import create_app
+from service.edition import Jobs
 from service.settings import Settings
 
 from .conftest import unavailable
@@ -130,6 +131,12 @@ def test_edition_on_workers_visible_from_any_web_process(web, tmp_path, corpus_i
             pdf = response.data
         assert len(PdfReader(io.BytesIO(pdf)).pages) == status["pages"]
         check_edition(pdf, [a for a in corpus_in_postgres if a.section == "culture"], tmp_path)
+        # The front's length was found by its own task, beside the parts: the cover and
+        # contents end where the first article (the first section's bookmark) begins.
+        reader = PdfReader(io.BytesIO(pdf))
+        first_article = reader.get_destination_page_number(reader.outline[1])
+        job = Jobs(other_app.extensions["matbaa.store"]).get(location.rsplit("/", 1)[1])
+        assert job["front_pages"] == first_article >= 2, (job["front_pages"], first_article)
         other_app.extensions["matbaa.store"].close()
     finally:
         worker.stop()
