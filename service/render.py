@@ -265,12 +265,9 @@ class Renderer:
         key = ":".join([title, options.key, self.assets_digest,
                         *(f"{a.id}={a.revision}" for a in articles)])
         identifier = hashlib.sha256(key.encode()).hexdigest()[:32]
-        return self.html_to_pdf(
-            document_html, identifier=identifier, stylesheet=self.edition_stylesheet,
-            sources=articles if options.archival == "1" else None,
-            max_pages=self.settings.max_edition_pages, limit_setting="MATBAA_MAX_EDITION_PAGES",
-            timeout=self.settings.edition_timeout, timeout_setting="MATBAA_EDITION_TIMEOUT",
-            progress=progress)
+        return self._edition_html_to_pdf(
+            document_html, identifier=identifier,
+            sources=articles if options.archival == "1" else None, progress=progress)
 
     def edition_part(self, title, articles, options, first_index, section_starts):
         """One part of an edition made in parallel: its articles laid out, no page numbers.
@@ -293,11 +290,9 @@ class Renderer:
 
         key = ":".join([title, options.key, self.assets_digest, str(first_index),
                         *(f"{a.id}={a.revision}" for a in articles)])
-        pdf = self.html_to_pdf(
+        pdf = self._edition_html_to_pdf(
             document_html, identifier=hashlib.sha256(key.encode()).hexdigest()[:32],
-            stylesheet=self.edition_stylesheet, max_pages=self.settings.max_edition_pages,
-            limit_setting="MATBAA_MAX_EDITION_PAGES", timeout=self.settings.edition_timeout,
-            timeout_setting="MATBAA_EDITION_TIMEOUT", on_document=starts)
+            on_document=starts)
         pages = found.pop("pages")
         return {"pdf": pdf, "pages": pages, "starts": found}
 
@@ -307,13 +302,9 @@ class Renderer:
             title, articles, options, self.settings.site_name, mode="front",
             page_numbers=page_numbers, total_pages=total_pages)
         found = {}
-        pdf = self.html_to_pdf(document_html, stylesheet=self.edition_stylesheet,
-                               identifier=_digest(document_html),
-                               max_pages=self.settings.max_edition_pages,
-                               limit_setting="MATBAA_MAX_EDITION_PAGES",
-                               timeout=self.settings.edition_timeout,
-                               timeout_setting="MATBAA_EDITION_TIMEOUT",
-                               on_document=lambda d: found.update(pages=len(d.pages)))
+        pdf = self._edition_html_to_pdf(
+            document_html, identifier=_digest(document_html),
+            on_document=lambda d: found.update(pages=len(d.pages)))
         return pdf, found["pages"]
 
     def edition_front_pages(self, title, articles, options):
@@ -327,11 +318,7 @@ class Renderer:
         document_html = self.templates.edition_html(
             title, articles, options, self.settings.site_name, mode="front",
             page_numbers=numbers, total_pages=1)
-        return self.html_to_pdf(document_html, stylesheet=self.edition_stylesheet,
-                                max_pages=self.settings.max_edition_pages,
-                                limit_setting="MATBAA_MAX_EDITION_PAGES",
-                                timeout=self.settings.edition_timeout,
-                                timeout_setting="MATBAA_EDITION_TIMEOUT", draw=False)
+        return self._edition_html_to_pdf(document_html, draw=False)
 
     def edition_footers(self, options, total_pages, first=1, last=None):
         """Pages ``first``..``last`` (default: all) of ``total_pages``, carrying only
@@ -339,12 +326,15 @@ class Renderer:
         document_html = self.templates.edition_html(
             "", [], options, self.settings.site_name, mode="footers", total_pages=total_pages,
             footer_range=(first, last or total_pages))
-        return self.html_to_pdf(document_html, stylesheet=self.edition_stylesheet,
-                                identifier=_digest(document_html),
-                                max_pages=self.settings.max_edition_pages,
-                                limit_setting="MATBAA_MAX_EDITION_PAGES",
-                                timeout=self.settings.edition_timeout,
-                                timeout_setting="MATBAA_EDITION_TIMEOUT")
+        return self._edition_html_to_pdf(document_html, identifier=_digest(document_html))
+
+    def _edition_html_to_pdf(self, document_html, **options):
+        """``html_to_pdf`` with the edition stylesheet and the editions' own limits."""
+        return self.html_to_pdf(
+            document_html, stylesheet=self.edition_stylesheet,
+            max_pages=self.settings.max_edition_pages, limit_setting="MATBAA_MAX_EDITION_PAGES",
+            timeout=self.settings.edition_timeout, timeout_setting="MATBAA_EDITION_TIMEOUT",
+            **options)
 
     def warm_up(self):
         """Render a small article once, so the first reader does not pay for first use."""
