@@ -115,10 +115,14 @@ def add_ltr_variants(font):
     occurrence.  The twins are identical copies: nothing changes on paper.
     """
     cmap = font.getBestCmap()
-    twins = {}
-    for codepoint, name in sorted(cmap.items()):
-        if unicodedata.bidirectional(chr(codepoint)) in NEUTRAL_BIDI and name not in twins:
-            twins[name] = f"{name}.ltr"
+    neutral = {name for codepoint, name in cmap.items()
+               if unicodedata.bidirectional(chr(codepoint)) in NEUTRAL_BIDI}
+    # Also the glyphs other features put in their place before ``ltra`` runs (it is
+    # the last lookup): Noto Naskh's ``locl`` swaps the full stop for another glyph
+    # in Arabic text, digits and Latin words included, which had no twin and so
+    # read back in both directions (tests/test_mixed_direction.py, "version").
+    neutral |= single_substitution_closure(font, neutral)
+    twins = {name: f"{name}.ltr" for name in sorted(neutral, key=font.getGlyphID)}
     glyf, hmtx = font["glyf"], font["hmtx"]
     order = font.getGlyphOrder() + sorted(twins.values())
     for name, twin in twins.items():
@@ -151,6 +155,24 @@ def add_ltr_variants(font):
                 langsys.FeatureIndex.append(feature_index)
                 langsys.FeatureCount = len(langsys.FeatureIndex)
     return len(twins)
+
+
+def single_substitution_closure(font, names):
+    """Glyphs that GSUB single substitutions (any feature, any context) turn ``names`` into."""
+    mappings = []
+    for lookup in font["GSUB"].table.LookupList.Lookup:
+        for subtable in lookup.SubTable:
+            if lookup.LookupType == 7:
+                subtable = subtable.ExtSubTable
+            if subtable.LookupType == 1:
+                mappings.append(subtable.mapping)
+    found, new = set(), set(names)
+    while new:
+        reached = {target for mapping in mappings for name in new
+                   if (target := mapping.get(name)) is not None}
+        new = reached - found - set(names)
+        found |= new
+    return found
 
 
 def add_mark_twins(font):

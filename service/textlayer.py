@@ -203,10 +203,10 @@ class _Settled:
     """The glyphs of a WeasyPrint font (one per document) whose text is known, by direction.
 
     ``done[rtl]``: glyphs that need nothing more in runs of that direction.  A
-    glyph given two different texts (one drawn in both directions, such as a
-    full stop the font substitutes in a way its left-to-right twin does not
-    cover) is never done: every run holding it is mapped again, and its last
-    text wins, as without this shortcut.
+    glyph given two different texts (one glyph for two characters, say «أ»
+    precomposed and with a separate hamza, or a neutral glyph without its
+    left-to-right twin drawn in both directions) is never done: every run
+    holding it is mapped again, and its last text wins, as without this shortcut.
     """
 
     def __init__(self):

@@ -45,3 +45,26 @@ def test_font_face_rules_use_only_bundled_files(fonts):
     css = fonts.font_face_css("https://assets.example/fonts/")
     assert css.count("@font-face") == len(fonts.faces)
     assert "local(" not in css
+
+
+def test_every_neutral_glyph_has_a_left_to_right_twin(settings):
+    """What a space or punctuation mark may be drawn with, after any substitution,
+    has a twin for left-to-right runs (the text layer gives each glyph one direction)."""
+    import importlib.util
+    import unicodedata
+
+    from fontTools.ttLib import TTFont
+
+    spec = importlib.util.spec_from_file_location("build", settings.fonts_dir / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    for path in sorted(settings.fonts_dir.glob("*.ttf")):
+        font = TTFont(path)
+        gsub = font["GSUB"].table
+        [record] = [r for r in gsub.FeatureList.FeatureRecord if r.FeatureTag == "ltra"]
+        [subtable] = gsub.LookupList.Lookup[record.Feature.LookupListIndex[0]].SubTable
+        twins = subtable.mapping
+        neutral = {name for codepoint, name in font.getBestCmap().items()
+                   if unicodedata.bidirectional(chr(codepoint)) in build.NEUTRAL_BIDI}
+        reached = neutral | build.single_substitution_closure(font, neutral)
+        assert not reached - set(twins) - set(twins.values()), path.name

@@ -47,12 +47,7 @@ def gray(pdf, tmp_path):
     return int(header[1]), int(header[2]), pgm[header.end():]
 
 
-KNOWN = {
-    # A sentence-final period after a Latin word is drawn at the left of the
-    # line (right for Arabic) but Pango shapes it in the left-to-right run, so
-    # its glyph says "left-to-right" and pdftotext reads ".Linux".
-    "version": "sentence-final period after Latin reads back before the word",
-}
+KNOWN = {}
 
 
 @pytest.mark.parametrize("name", [
