@@ -245,12 +245,18 @@ class Jobs:
             session.merge(JobPartRow(job_id=job_id, part=part, pdf=result["pdf"],
                                      pages=result["pages"], articles=articles,
                                      starts=json.dumps(result["starts"])))
-            session.flush()
-            rows = session.query(JobPartRow.articles).filter_by(job_id=job_id).all()
-            row = session.get(JobRow, job_id)
-            row.done, row.updated_at = sum(r[0] for r in rows), _now()
             session.commit()
-            return row.done, len(rows)
+        # Counted after the commit, in a transaction of its own: of two parts saved at
+        # the same moment, each counting inside its own transaction saw only itself,
+        # and no one enqueued the assembly (seen under CI).  Now the one that commits
+        # last sees both.
+        with self.store._session() as session:
+            rows = session.query(JobPartRow.articles).filter_by(job_id=job_id).all()
+            done = sum(r[0] for r in rows)
+            session.execute(update(JobRow).where(JobRow.id == job_id, JobRow.done < done)
+                            .values(done=done, updated_at=_now()))
+            session.commit()
+            return done, len(rows)
 
     def parts(self, job_id):
         with self.store._session() as session:

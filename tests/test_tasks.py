@@ -213,3 +213,41 @@ def test_on_postgresql_every_reader_request_asks_the_store(web):
     again = client.get(f"/articles/{article.id}.pdf")
     assert again.headers["X-Matbaa-Cache"] == "miss" and again.data != first.data
     assert app.wsgi_app.kept_bytes == 0
+
+
+def test_the_last_two_parts_saved_at_once_still_lead_to_assembly(backends):
+    """Two workers saving the last two parts at the same moment: one of them must see
+    every part done (and enqueue the assembly), or the job waits forever."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from service.edition import EditionSpec, JobPartRow
+    from service.store import Store
+
+    _redis, postgres = backends
+    store = Store(postgres.url)
+    jobs = Jobs(store)
+    job_id = jobs.create("edition", EditionSpec.from_json(
+        {"title": "أجزاء", "articles": ["a"]}, Settings.from_env()))
+    part = {"pdf": b"%PDF-1.7", "pages": 1, "starts": {}}
+    for number in range(3):
+        jobs.save_part(job_id, number, part, 1)
+    # Each save holds its part unwritten until the other has written its own.
+    barrier = threading.Barrier(2, timeout=20)
+
+    def both_written(session, _context):
+        if any(isinstance(instance, JobPartRow) for instance in session.new):
+            barrier.wait()
+
+    event.listen(Session, "after_flush", both_written)
+    try:
+        with ThreadPoolExecutor(2) as executor:
+            saved = list(executor.map(lambda n: jobs.save_part(job_id, n, part, 1), [3, 4]))
+    finally:
+        event.remove(Session, "after_flush", both_written)
+        store.close()
+    assert max(parts for _done, parts in saved) == 5, saved
+    assert max(done for done, _parts in saved) == 5
