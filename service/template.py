@@ -4,19 +4,22 @@ import base64
 import functools
 import hashlib
 import io
+import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import zint
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from PIL import Image
-import zint
 
 from .errors import OptionInvalid
 from .normalize import isolate_addresses, normalize_body
 from .sanitize import clean_body, paragraphs_to_html
+
+log = logging.getLogger(__name__)
 
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 PAPER_SIZES = {"a4": "A4", "a5": "A5", "letter": "letter"}
@@ -229,11 +232,17 @@ def _qr(url):
     Encoded by libzint (zint-bindings), which tries the eight masks in C: segno,
     in Python, took 22 ms a code, a fifth of a new article's render (measured).
     """
+    data = url.encode()
+    if len(data) > QR_MAX_BYTES:
+        # The article is printed without one rather than not at all.
+        log.warning("address of %d bytes is too long for a QR code; printed without one",
+                    len(data))
+        return None
     symbol = zint.Symbol()
     symbol.symbology = zint.Symbology.QRCODE
     symbol.option_1 = 2                          # error correction level M
     symbol.input_mode = zint.InputMode.DATA      # the UTF-8 bytes as they are
-    symbol.encode(url.encode())
+    symbol.encode(data)
     size = symbol.width
     # A row of modules is packed into bytes, first module in the lowest bit;
     # Pillow's 1-bit images want it in the highest, and 1 for white.
@@ -247,6 +256,9 @@ def _qr(url):
     return "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
 
 
+# What the largest QR code (version 40) holds at level M in byte mode, the mode that
+# holds least: any address up to this long fits.
+QR_MAX_BYTES = 2331
 # Each byte's bits reversed and inverted: libzint's rows as Pillow's "1" mode reads them.
 _QR_BITS = bytes((~int(f"{b:08b}"[::-1], 2)) & 0xFF for b in range(256))
 

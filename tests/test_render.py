@@ -176,3 +176,13 @@ def test_printed_qr_code_scans_back_to_the_article(renderer, tmp_path, url):
     read = subprocess.run(["zbarimg", "--quiet", "--raw", *map(str, pages)],
                           capture_output=True, check=True).stdout.decode("utf-8")
     assert read.splitlines() == [url]
+
+
+def test_address_too_long_for_a_qr_code_is_printed_without_one(renderer, tmp_path, caplog):
+    # 1,500 Arabic letters are 3,000 bytes: more than the largest QR code holds.
+    article = parse_article({"id": "long-url", "title": "عنوان",
+                             "url": "https://akhbar.example/" + "ب" * 1500,
+                             "body_html": "<p>نص المقال.</p>"})
+    assert 'class="qr"' not in renderer.html(article)
+    assert "المقال" in pdftotext(renderer.pdf(article).pdf, tmp_path)
+    assert "too long for a QR code" in caplog.text
