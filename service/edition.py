@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import (DateTime, Integer, LargeBinary, String, Text, inspect, select, text,
                         update)
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .errors import ArticleInvalid, MatbaaError
@@ -183,8 +184,15 @@ class Jobs:
         for column in JobRow.__table__.columns:
             if column.name not in columns:
                 type_ = column.type.compile(store.engine.dialect)
-                with store.engine.begin() as connection:
-                    connection.execute(text(f"ALTER TABLE jobs ADD COLUMN {column.name} {type_}"))
+                try:
+                    with store.engine.begin() as connection:
+                        connection.execute(
+                            text(f"ALTER TABLE jobs ADD COLUMN {column.name} {type_}"))
+                except DBAPIError:
+                    # Another process starting at the same moment added it first.
+                    added = {c["name"] for c in inspect(store.engine).get_columns("jobs")}
+                    if column.name not in added:
+                        raise
 
     def create(self, kind, spec):
         job_id = uuid.uuid4().hex

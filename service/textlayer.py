@@ -140,7 +140,7 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True):
     pen = 0
     # The fonts of this line, by Pango font: a justified line is a run per word and
     # per space, mostly in one or two fonts, and WeasyPrint's add_font describes the
-    # Pango font again at each call (a third of this function's time, measured).
+    # Pango font again at each call (a fifth of this function's time, measured).
     fonts = {}
     run = first_line.runs[0] if first_line.runs != ffi.NULL else ffi.NULL
     while run != ffi.NULL:
