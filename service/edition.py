@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import uuid
+import weakref
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -172,27 +173,37 @@ def _now():
     return datetime.now(timezone.utc)
 
 
+# Engines whose job tables are known to be there, with every column.
+_SCHEMA_READY = weakref.WeakSet()
+
+
+def _prepare_schema(engine):
+    Base.metadata.create_all(engine, tables=[
+        JobRow.__table__, JobPartRow.__table__, JobFileRow.__table__])
+    # A store made before a column was added gets it (nullable: old rows need nothing).
+    columns = {c["name"] for c in inspect(engine).get_columns("jobs")}
+    for column in JobRow.__table__.columns:
+        if column.name not in columns:
+            type_ = column.type.compile(engine.dialect)
+            try:
+                with engine.begin() as connection:
+                    connection.execute(
+                        text(f"ALTER TABLE jobs ADD COLUMN {column.name} {type_}"))
+            except DBAPIError:
+                # Another process starting at the same moment added it first.
+                added = {c["name"] for c in inspect(engine).get_columns("jobs")}
+                if column.name not in added:
+                    raise
+
+
 class Jobs:
     """Job records in the store's database."""
 
     def __init__(self, store):
         self.store = store
-        Base.metadata.create_all(store.engine, tables=[
-            JobRow.__table__, JobPartRow.__table__, JobFileRow.__table__])
-        # A store made before a column was added gets it (nullable: old rows need nothing).
-        columns = {c["name"] for c in inspect(store.engine).get_columns("jobs")}
-        for column in JobRow.__table__.columns:
-            if column.name not in columns:
-                type_ = column.type.compile(store.engine.dialect)
-                try:
-                    with store.engine.begin() as connection:
-                        connection.execute(
-                            text(f"ALTER TABLE jobs ADD COLUMN {column.name} {type_}"))
-                except DBAPIError:
-                    # Another process starting at the same moment added it first.
-                    added = {c["name"] for c in inspect(store.engine).get_columns("jobs")}
-                    if column.name not in added:
-                        raise
+        if store.engine not in _SCHEMA_READY:      # once per engine, not per task
+            _prepare_schema(store.engine)
+            _SCHEMA_READY.add(store.engine)
 
     def create(self, kind, spec):
         job_id = uuid.uuid4().hex
