@@ -61,6 +61,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._commits = 0      # commits by this process (generation())
+        self._commit_lock = threading.Lock()   # += from several threads loses counts
         self._watcher = None   # changes by other processes (generation(), SQLite)
         self._watch_lock = threading.Lock()
         try:
@@ -161,7 +162,8 @@ class Store:
         return (self._commits, watcher.seen)
 
     def _committed(self):
-        self._commits += 1
+        with self._commit_lock:
+            self._commits += 1
 
     def list(self, page=1, per_page=20):
         """Return (articles on this page, total count), newest first."""
