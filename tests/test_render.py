@@ -186,3 +186,24 @@ def test_address_too_long_for_a_qr_code_is_printed_without_one(renderer, tmp_pat
     assert 'class="qr"' not in renderer.html(article)
     assert "المقال" in pdftotext(renderer.pdf(article).pdf, tmp_path)
     assert "too long for a QR code" in caplog.text
+
+
+
+@pytest.mark.parametrize("section, alone", [("محليات", False), ("قسم طويل جدا " * 8, True)])
+def test_masthead_site_at_the_right_section_at_the_left(renderer, tmp_path, section, alone):
+    """The site's name stays whole on its line; a section that fits sits on that line
+    at the left, one too long for it goes below (not squeezing the name onto two lines)."""
+    article = parse_article({**sample("kuwait-coalition-meeting"), "section": section})
+    text = pdftotext(renderer.pdf(article).pdf, tmp_path, "-layout", "-f", "1", "-l", "1")
+    lines = [re.sub("[\u200e\u200f\u202a-\u202e]", "", line).rstrip()
+             for line in text.splitlines()]
+    # The masthead's line (the running header above it has a «·» between its parts).
+    index, line = next((i, line) for i, line in enumerate(lines)
+                       if "الوطن" in line and "·" not in line)
+    assert line.endswith("الوطن العربي"), "the site's name, whole, at the right"
+    first_word = section.split()[0]
+    if alone:
+        assert first_word not in line
+        assert any(first_word in below for below in lines[index + 1:index + 3]), lines
+    else:
+        assert line.lstrip().startswith(first_word), "the section on the same line, at the left"
