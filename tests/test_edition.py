@@ -9,12 +9,13 @@ import pikepdf
 import pytest
 from pypdf import PdfReader
 
+from service.article import parse_article
 from service.cli import main
 from service.edition import EditionSpec, Jobs, select_articles
 from service.template import RenderOptions, digits
 from service.verify import article_text, normalize, score_words
 
-from .conftest import pdftotext
+from .conftest import pdftotext, sample
 from .test_archival import failures
 from .test_corpus import corpus_articles
 from .test_http import assert_error
@@ -194,6 +195,36 @@ def test_edition_in_parallel_parts(shared_dir, store, tmp_path, monkeypatch):
     finally:
         pool.close()
 
+
+
+def _footer_strip(pdf, page, tmp_path):
+    """Page ``page`` at 100 dpi, grey, only its bottom 22 mm (the footer's margin)."""
+    import subprocess
+
+    from PIL import Image
+
+    path = tmp_path / "page.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "100", "-gray", "-f", str(page), "-l", str(page),
+                    "-png", "-singlefile", str(path), str(tmp_path / "page")], check=True)
+    image = Image.open(tmp_path / "page.png").convert("L")
+    return image.crop((0, image.height - round(22 / 25.4 * 100), image.width, image.height))
+
+
+@pytest.mark.parametrize("paper, style", [("a4", "arab"), ("letter", "latn"), ("a5", "arab")])
+def test_page_number_pages_print_where_the_footer_does(renderer, tmp_path, paper, style):
+    """A parallel edition's page numbers (laid over its parts) land on the same pixels
+    as the footer of an edition made as one document."""
+    from PIL import ImageChops
+
+    articles = [parse_article(sample(name)) for name in SAMPLE_IDS[:2]]
+    options = RenderOptions(paper=paper, digits=style)
+    whole = renderer.edition_pdf("عدد", articles, options)
+    total = len(PdfReader(io.BytesIO(whole)).pages)
+    label = _footer_strip(renderer.edition_footers(options, total, 3, 3), 1, tmp_path)
+    footer = _footer_strip(whole, 3, tmp_path)
+    assert footer.getextrema()[0] < 128, "the footer has ink"
+    assert ImageChops.difference(label, footer).getbbox() is None
 
 def test_archival_edition_is_pdfa_repeatable_with_sources(loaded_store, renderer):
     articles = select_articles(loaded_store, EditionSpec(title="x", ids=tuple(SAMPLE_IDS)))
