@@ -1,8 +1,11 @@
-"""The right-to-left line layout mend: each line laid out once, the same PDF as before."""
+"""The layout mends: each right-to-left line laid out once, pages sharing their styles;
+the same PDF as before."""
 
 import contextlib
+import io
 
 import pytest
+from pypdf import PdfReader
 
 from service import layout
 from service.article import parse_article
@@ -115,6 +118,83 @@ def test_same_pdf_beside_floats(renderer, direction):
     with weasyprint_as_it_is():
         assert pdf() == mended
 
+
+
+@contextlib.contextmanager
+def counting_page_styles():
+    """Count the page styles WeasyPrint computes (the page's and its margin boxes')."""
+    from weasyprint.css import StyleFor
+    from weasyprint.layout.page import PageType
+
+    counts = {"computed": 0}
+    original = StyleFor.set_computed_styles
+
+    def set_computed_styles(self, element, *args, **kwargs):
+        counts["computed"] += isinstance(element, PageType)
+        return original(self, element, *args, **kwargs)
+
+    StyleFor.set_computed_styles = set_computed_styles
+    try:
+        yield counts
+    finally:
+        StyleFor.set_computed_styles = original
+
+
+# First page, left and right pages, a named page and margin boxes: what editions use.
+PAGES = """<style>
+@page { margin: 20mm; @bottom-center { content: "صفحة " counter(page) " من " counter(pages) }
+        @top-right { content: string(title) } }
+@page :first { @top-right { content: none } }
+@page :left { @top-left { content: "يسار" } }
+@page wide { size: A4 landscape; @bottom-center { content: none } }
+h1 { string-set: title content() }
+.wide { page: wide }
+%s
+</style><h1>عنوان</h1><div class=wide><p>صفحة بالعرض.</p></div>"""
+WORDS = "فقرة طويلة تملأ الصفحات كلمة بعد كلمة. "
+
+
+@pytest.mark.parametrize("extra", ["", "@page :nth(3) { @top-left { content: 'الثالثة' } }"])
+def test_pages_share_styles_and_give_the_same_pdf(renderer, extra):
+    from weasyprint import HTML
+
+    def pdf(repeat):
+        html = f"<html lang=ar dir=rtl><body>{PAGES % extra}<p>{WORDS * repeat}</p>"
+        with counting_page_styles() as counts:
+            made = HTML(string=html).write_pdf(stylesheets=[renderer.stylesheet],
+                                               font_config=renderer.font_config)
+        return made, counts["computed"], len(PdfReader(io.BytesIO(made)).pages)
+
+    short, short_mended, short_pages = pdf(300)
+    long, long_mended, long_pages = pdf(1200)
+    with weasyprint_as_it_is():
+        assert pdf(300)[0] == short
+        same, long_before, _pages = pdf(1200)
+        assert same == long
+    assert long_pages > short_pages + 5
+    assert long_before >= long_pages            # WeasyPrint: each page its own styles
+    if extra:                                   # :nth() needs each page's index: left alone
+        assert long_mended == long_before
+    else:      # first, left, right, wide: once each, however many pages
+        assert long_mended == short_mended < long_before / 2
+
+
+def test_same_edition_pages_as_weasyprint_gives(renderer):
+    """An edition's front, a part and its page-number pages, byte for byte."""
+    articles = [parse_article(sample(name)) for name in ("kuwait-coalition-meeting",
+                                                         "arabic-printing-history",
+                                                         "nova-digital-archive-platform")]
+    options = renderer.default_options()
+
+    def made():
+        part = renderer.edition_part("عدد", articles, options, 1, [1])
+        front = renderer.edition_front("عدد", articles, options,
+                                       {1: 3, 2: 5, 3: 11}, 14)
+        return part["pdf"], front[0], renderer.edition_footers(options, 14, 3, 14)
+
+    mended = made()
+    with weasyprint_as_it_is():
+        assert made() == mended
 
 def test_no_text_asks_for_font_features(renderer, monkeypatch):
     """WeasyPrint 70 makes a Pango font-features attribute (and list) for every text
