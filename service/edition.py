@@ -64,6 +64,19 @@ class JobPartRow(Base):
     articles: Mapped[int] = mapped_column(Integer)
 
 
+class JobFrontRow(Base):
+    """An edition's cover and contents, made beside its parts (``Renderer.edition_front``),
+    kept until the edition is put together."""
+
+    __tablename__ = "job_fronts"
+
+    job_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    pages: Mapped[int] = mapped_column(Integer)
+    contents_page: Mapped[int] = mapped_column(Integer)
+    rooms: Mapped[str] = mapped_column(Text)
+
+
 class JobFileRow(Base):
     """A finished edition's PDF, in the database: every web process, on any machine,
     can serve it."""
@@ -179,7 +192,7 @@ _SCHEMA_READY = weakref.WeakSet()
 
 def _prepare_schema(engine):
     Base.metadata.create_all(engine, tables=[
-        JobRow.__table__, JobPartRow.__table__, JobFileRow.__table__])
+        JobRow.__table__, JobPartRow.__table__, JobFrontRow.__table__, JobFileRow.__table__])
     # A store made before a column was added gets it (nullable: old rows need nothing).
     columns = {c["name"] for c in inspect(engine).get_columns("jobs")}
     for column in JobRow.__table__.columns:
@@ -236,7 +249,7 @@ class Jobs:
 
     def delete(self, job_id):
         with self.store._session() as session:
-            for model in (JobFileRow, JobPartRow):
+            for model in (JobFileRow, JobPartRow, JobFrontRow):
                 session.query(model).filter_by(job_id=job_id).delete()
             session.query(JobRow).filter_by(id=job_id).delete()
             session.commit()
@@ -246,6 +259,7 @@ class Jobs:
         with self.store._session() as session:
             session.merge(JobFileRow(job_id=job_id, pdf=pdf))
             session.query(JobPartRow).filter_by(job_id=job_id).delete()
+            session.query(JobFrontRow).filter_by(job_id=job_id).delete()
             row = session.get(JobRow, job_id)
             row.status, row.sha256, row.pages, row.done = "done", digest, pages, row.total
             row.result, row.updated_at = "database", _now()
@@ -284,6 +298,25 @@ class Jobs:
             return [{"pdf": r.pdf, "pages": r.pages,
                      "starts": {int(k): v for k, v in json.loads(r.starts).items()}}
                     for r in rows]
+
+    def save_front(self, job_id, front):
+        with self.store._session() as session:
+            row = session.get(JobRow, job_id)
+            if row is None or row.status not in ("running", "assembling"):
+                return          # done (the assembly made its own front) or gone
+            session.merge(JobFrontRow(job_id=job_id, pdf=front["pdf"], pages=front["pages"],
+                                      contents_page=front["contents_page"],
+                                      rooms=json.dumps(front["rooms"])))
+            row.front_pages, row.updated_at = front["pages"], _now()
+            session.commit()
+
+    def front(self, job_id):
+        with self.store._session() as session:
+            row = session.get(JobFrontRow, job_id)
+            if row is None:
+                return None
+            return {"pdf": row.pdf, "pages": row.pages, "contents_page": row.contents_page,
+                    "rooms": {int(k): v for k, v in json.loads(row.rooms).items()}}
 
     def claim(self, job_id, from_status, to_status):
         """Move a job from one status to another, once: True for the one caller that did."""
@@ -483,16 +516,15 @@ def plan_parts(articles, parts):
     return plan
 
 
-def assemble(renderer, title, articles, options, parts, render_footers=None,
-             front_pages=None):
+def assemble(renderer, title, articles, options, parts, render_footers=None, front=None):
     """Put laid-out parts together: front matter, page numbers, bookmarks. Returns bytes.
 
     ``parts``: the results of ``Renderer.edition_part``, in order.
     ``render_footers(options, total, first, last)``: PDFs (a list, in order) of the
     page-number pages ``first``..``last``; by default made here in one document.
-    ``front_pages``: the cover and contents' length, when known
-    (``Renderer.edition_front_pages``): the front is then made once, while the
-    page-number pages are made beside it.
+    ``front``: the cover and contents (``Renderer.edition_front``), made while the
+    parts were laid out; made here when not given.  Their page numbers (the
+    contents' and the footers) are laid over them here, as the parts' are.
     """
     import io
     from concurrent.futures import ThreadPoolExecutor
@@ -501,51 +533,56 @@ def assemble(renderer, title, articles, options, parts, render_footers=None,
 
     from .template import section_name
 
-    body_pages = sum(p["pages"] for p in parts)
-    offsets, offset = [], 0
-    for part in parts:
-        offsets.append(offset)
-        offset += part["pages"]
+    if front is None:
+        front = renderer.edition_front(title, articles, options)
     if render_footers is None:
         def render_footers(options, total, first, last):
             return [renderer.edition_footers(options, total, first, last)]
-    known = front_pages
-    front_pages = front_pages or 2
+    front_pages = front["pages"]
+    total = front_pages + sum(p["pages"] for p in parts)
+    numbers, offset = {}, front_pages
+    for part in parts:
+        numbers.update({index: offset + page for index, page in part["starts"].items()})
+        offset += part["pages"]
+    placed = {}
+    for index, (page, x, y) in sorted(front["rooms"].items()):
+        placed.setdefault(page, []).append((x, y, numbers[index]))
+    # Every page from the contents on carries «صفحة x من y»; the cover none.
+    first_footer = front["contents_page"]
     with ThreadPoolExecutor(max_workers=1) as executor:
-        early = None
-        if known:
-            early = executor.submit(render_footers, options, known + body_pages, known + 1,
-                                    known + body_pages)
-        for _ in range(4):      # the contents' own length moves every number after it
-            numbers = {index: front_pages + part_offset + page
-                       for part, part_offset in zip(parts, offsets)
-                       for index, page in part["starts"].items()}
-            front, pages = renderer.edition_front(title, articles, options, numbers,
-                                                  front_pages + body_pages)
-            if pages == front_pages:
-                break
-            front_pages = pages
-        total = front_pages + body_pages
-        # Page numbers only for the parts' pages: the cover and contents carry their own.
-        made = (early.result() if early is not None and known == front_pages
-                else render_footers(options, total, front_pages + 1, total))
+        footers_made = executor.submit(render_footers, options, total, first_footer, total)
+        numbers_pdf = renderer.edition_numbers(options, front_pages, placed)
+        made = footers_made.result()
     footer_pdfs = [pikepdf.open(io.BytesIO(pdf)) for pdf in made]   # open while used
     footers = [page for pdf in footer_pdfs for page in pdf.pages]
-    edition = pikepdf.open(io.BytesIO(front))
+    number_pages = pikepdf.open(io.BytesIO(numbers_pdf))
+    edition = pikepdf.open(io.BytesIO(front["pdf"]))
     for part in parts:
         edition.pages.extend(pikepdf.open(io.BytesIO(part["pdf"])).pages)
-    for number in range(front_pages, total):
+    for number in range(total):
         # By hand, not Page.add_overlay: that picks a new random resource name each
         # time, and the same edition must give the same bytes.  One name per page:
         # the pages of a part share one resource dictionary.
+        layers = []
+        if number + 1 in placed:
+            layers.append(number_pages.pages[number])
+        if number + 1 >= first_footer:
+            layers.append(footers[number + 1 - first_footer])
         page = edition.pages[number]
-        name = f"/MatbaaPage{number + 1}"
-        form = edition.copy_foreign(footers[number - front_pages].as_form_xobject())
-        page.add_resource(form, pikepdf.Name.XObject, pikepdf.Name(name))
-        page.contents_add(pikepdf.Stream(edition, f"q {name} Do Q".encode()), prepend=False)
+        if layers:
+            # WeasyPrint's pages turn the y axis downwards (a `cm` outside any q/Q);
+            # an overlay drawn after that would come out upside down at the top.
+            page.contents_add(pikepdf.Stream(edition, b"q"), prepend=True)
+            page.contents_add(pikepdf.Stream(edition, b"Q"), prepend=False)
+        for layer, overlay in enumerate(layers):
+            name = f"/MatbaaPage{number + 1}" + ("" if layer == len(layers) - 1 else "n")
+            form = edition.copy_foreign(overlay.as_form_xobject())
+            page.add_resource(form, pikepdf.Name.XObject, pikepdf.Name(name))
+            page.contents_add(pikepdf.Stream(edition, f"q {name} Do Q".encode()),
+                              prepend=False)
     with edition.open_outline() as outline:
         outline.root.clear()
-        outline.root.append(pikepdf.OutlineItem("المحتويات", 1))
+        outline.root.append(pikepdf.OutlineItem("المحتويات", first_footer - 1))
         current = None
         for index, article in enumerate(articles, 1):
             name = section_name(article)
@@ -582,12 +619,12 @@ def parallel_edition(renderer, title, articles, options, render_part, parts, pro
         return result
 
     with ThreadPoolExecutor(max_workers=len(plan) + 1) as executor:
-        # The front's length needs only the articles: found here meanwhile, so the
-        # front is made once, after the parts, with their page numbers.
-        front_pages = executor.submit(renderer.edition_front_pages, title, ordered, options)
+        # The cover and contents need only the articles: made here meanwhile, their
+        # page numbers laid over them once the parts are done.
+        front = executor.submit(renderer.edition_front, title, ordered, options)
         results = list(executor.map(one, plan))
-        front_pages = front_pages.result()
-    pdf = assemble(renderer, title, ordered, options, results, render_footers, front_pages)
+        front = front.result()
+    pdf = assemble(renderer, title, ordered, options, results, render_footers, front)
     if progress is not None:
         progress("laid-out", sum(r["pages"] for r in results))
     return pdf
@@ -641,17 +678,17 @@ def run_part(settings, store, renderer, job_id, part_no):
     return parts_done == len(plan) and jobs.claim(job_id, "running", "assembling")
 
 
-def estimate_front(settings, store, renderer, job_id):
-    """Find the cover and contents' length beside the parts, so that assembly makes
-    the front once (as ``parallel_edition`` does in one machine)."""
+def make_front(settings, store, renderer, job_id):
+    """Make the cover and contents beside the parts (without their page numbers), so
+    that assembly only lays the numbers over them (as ``parallel_edition`` does)."""
     jobs = Jobs(store)
     job = jobs.get(job_id)
     if job is None or job["status"] != "running" or job["front_pages"] is not None:
         return
     spec = EditionSpec.from_stored(job["spec"])
     articles = store.find(ids=[i for entry in json.loads(job["plan"]) for i in entry["ids"]])
-    pages = renderer.edition_front_pages(spec.title, articles, spec.render_options(settings))
-    jobs.update(job_id, front_pages=pages)
+    jobs.save_front(job_id, renderer.edition_front(spec.title, articles,
+                                                   spec.render_options(settings)))
 
 
 def assemble_job(settings, store, renderer, job_id):
@@ -662,9 +699,10 @@ def assemble_job(settings, store, renderer, job_id):
     spec = EditionSpec.from_stored(job["spec"])
     ids = [i for entry in json.loads(job["plan"]) for i in entry["ids"]]
     articles = store.find(ids=ids)
-    # A missing estimate (its task not run yet) or a wrong one costs time, not correctness.
+    # A front not made yet (its task not run, or failed) is made here: time, not
+    # correctness.
     pdf = assemble(renderer, spec.title, articles, spec.render_options(settings),
-                   jobs.parts(job_id), front_pages=job["front_pages"])
+                   jobs.parts(job_id), front=jobs.front(job_id))
     jobs.save_result(job_id, pdf, _page_count(pdf))
 
 

@@ -296,29 +296,40 @@ class Renderer:
         pages = found.pop("pages")
         return {"pdf": pdf, "pages": pages, "starts": found}
 
-    def edition_front(self, title, articles, options, page_numbers, total_pages):
-        """Cover and contents of a parallel edition, with the page numbers found."""
-        document_html = self.templates.edition_html(
-            title, articles, options, self.settings.site_name, mode="front",
-            page_numbers=page_numbers, total_pages=total_pages)
-        found = {}
-        pdf = self._edition_html_to_pdf(
-            document_html, identifier=_digest(document_html),
-            on_document=lambda d: found.update(pages=len(d.pages)))
-        return pdf, found["pages"]
+    def edition_front(self, title, articles, options):
+        """Cover and contents of a parallel edition, made while its parts are laid out:
+        each entry keeps the room of its page number, laid over afterwards
+        (``edition_numbers``), and no page carries its footer yet.
 
-    def edition_front_pages(self, title, articles, options):
-        """How many pages the cover and contents will take, laid out but not drawn.
-
-        The contents' page-number slots have a fixed width (edition.css), so the
-        numbers themselves move nothing: any will do.  Parallel editions ask this
-        while their parts are laid out, to make the front once instead of twice.
+        Returns the PDF, its page count, the first page of the contents (pages
+        before it are the cover's, without a footer) and each entry's room:
+        {article index: [page, x, y]} (1-based page, CSS px from the page's corner).
         """
-        numbers = {index: 1 for index in range(1, len(articles) + 1)}
         document_html = self.templates.edition_html(
-            title, articles, options, self.settings.site_name, mode="front",
-            page_numbers=numbers, total_pages=1)
-        return self._edition_html_to_pdf(document_html, draw=False)
+            title, articles, options, self.settings.site_name, mode="front")
+        found = {}
+
+        def rooms(document):
+            found["pages"] = len(document.pages)
+            for number, page in enumerate(document.pages, 1):
+                for anchor, (x, y, *_corner) in page.anchors.items():
+                    if anchor == "contents":      # on every page the contents span
+                        found.setdefault("contents_page", number)
+                    elif anchor[0] == "n" and anchor[1:].isdigit():
+                        found.setdefault("rooms", {})[int(anchor[1:])] = [number, x, y]
+
+        pdf = self._edition_html_to_pdf(document_html, identifier=_digest(document_html),
+                                        on_document=rooms)
+        return {"pdf": pdf, "pages": found["pages"], "contents_page": found["contents_page"],
+                "rooms": found.get("rooms", {})}
+
+    def edition_numbers(self, options, pages, placed):
+        """``pages`` pages carrying only the contents' page numbers, to lay over the
+        front: ``placed`` is {page: [(x, y, number)]}, x and y where the rooms are."""
+        document_html = self.templates.edition_html(
+            "", [], options, self.settings.site_name, mode="numbers",
+            number_pages=[placed.get(page, []) for page in range(1, pages + 1)])
+        return self._edition_html_to_pdf(document_html, identifier=_digest(document_html))
 
     def edition_footers(self, options, total_pages, first=1, last=None):
         """Pages ``first``..``last`` (default: all) of ``total_pages``, carrying only

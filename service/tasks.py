@@ -45,12 +45,12 @@ def make_celery(settings):
 
     @app.task(name="matbaa.edition.front", bind=True)
     def front_task(task, job_id):
-        from .edition import estimate_front
+        from .edition import make_front
 
         try:
-            estimate_front(settings, _store(settings), _renderer(settings), job_id)
-        except Exception:       # only an estimate: the assembly does without it
-            log.exception("edition %s: the front's length was not found", job_id)
+            make_front(settings, _store(settings), _renderer(settings), job_id)
+        except Exception:       # the assembly makes the front itself if it has none
+            log.exception("edition %s: the front was not made beside the parts", job_id)
 
     @app.task(name="matbaa.edition.part", bind=True)
     def part_task(task, job_id, part):

@@ -118,17 +118,19 @@ class Templates:
 
     def edition_html(self, title, articles, options, site_name, image_check=None,
                      on_article=None, *, mode="whole", first_index=1, section_starts=None,
-                     page_numbers=None, total_pages=None, footer_range=None):
+                     total_pages=None, footer_range=None, number_pages=None):
         """HTML for an edition, or for one part of an edition made in parallel.
 
         ``mode``: "whole" (cover, contents with target-counter, every article, one
-        page count); "front" (cover and contents only, with the ``page_numbers``
-        found by laying out the parts, of ``total_pages``); "part" (the articles
+        page count); "front" (cover and contents only, without page numbers: each
+        entry keeps its number's room, element ``n<index>``); "part" (the articles
         given, without page numbers, anchors from ``first_index``; a section's
         divider only where ``section_starts`` says it begins); "footers"
         (empty pages carrying only «صفحة x من y», laid over the parts' pages
         afterwards: pages ``footer_range`` = (first, last), 1-based, of
-        ``total_pages``, so several processes can each make a share).
+        ``total_pages``, so several processes can each make a share); "numbers"
+        (the contents' page numbers, to lay over the front: ``number_pages``, a list
+        per front page of (x, y, number) where the rooms are).
 
         Sections come in the order of their first article; within a section,
         articles keep the order given (oldest first, as selected).
@@ -144,8 +146,8 @@ class Templates:
                 item = {"article": article, "anchor": anchor}
             item["section_start"] = (section_starts is None and name not in sections) or (
                 section_starts is not None and index in section_starts)
-            if page_numbers is not None:
-                item["page_number"] = digits(str(page_numbers[index]), options.digits)
+            if mode == "front":
+                item["slot"], item["room"] = f"n{index}", digits("0", options.digits)
             sections.setdefault(name, []).append(item)
             if on_article is not None:
                 on_article(index)
@@ -165,13 +167,15 @@ class Templates:
             "body": mode in ("whole", "part"),
             "footer_labels": _footer_labels(options, total_pages, footer_range)
             if mode == "footers" else [],
+            "number_pages": [[(repr(x), repr(y), digits(str(n), options.digits))
+                              for x, y, n in numbers] for numbers in number_pages or ()],
             "sections": [{"name": name, "entries": items} for name, items in sections.items()]
-            if mode != "footers" else [],
+            if mode not in ("footers", "numbers") else [],
             "article_count": digits(str(len(articles)), options.digits),
             "section_count": digits(str(len(sections)), options.digits),
             "date_range": date_range,
             "created": max(dated).date().isoformat() if dated else None,
-            "page_css": Markup(_edition_page_css(options, mode, total_pages)),
+            "page_css": Markup(_edition_page_css(options, mode)),
         })
 
     def article_item(self, article, options, site_name, image_check=None, *, heading="h1",
@@ -275,16 +279,22 @@ def _footer_labels(options, total_pages, footer_range=None):
     return [f"صفحة {digits(str(n), options.digits)} من {total}" for n in range(first, last + 1)]
 
 
-def _edition_page_css(options, mode="whole", total_pages=None):
+def _edition_page_css(options, mode="whole"):
     style = "arabic-indic" if options.digits == "arab" else "decimal"
-    of = (f'"{digits(str(total_pages), options.digits)}"' if mode == "front"
-          else f"counter(pages, {style})")
-    footer = f'"صفحة " counter(page, {style}) " من " {of}' if mode != "part" else "none"
-    if mode == "footers":
-        footer = "string(footer)"      # written out per page: a range starts anywhere
-    header = "string(section)" if mode != "footers" else "none"
-    css = (f"@page {{ size: {PAPER_SIZES[options.paper]}; @top-right {{ content: {header}; }} "
-           f"@bottom-center {{ content: {footer}; }} }}\n")
+    # The parts' and the front's page numbers are laid over them afterwards.
+    footer = (f'"صفحة " counter(page, {style}) " من " counter(pages, {style})'
+              if mode == "whole" else "none")
+    css = (f"@page {{ size: {PAPER_SIZES[options.paper]}; @top-right {{ content: "
+           f"string(section); }} @bottom-center {{ content: {footer}; }} }}\n")
+    if mode == "part":
+        # A part's first page is not the edition's: it keeps the running headline.
+        css += ("@page :first { @top-left { content: string(headline); "
+                "border-bottom: 0.4pt solid #999; } }\n")
+    if mode == "numbers":
+        # The whole page, its own coordinates: the rooms' places are the front's.
+        css = (f"@page {{ size: {PAPER_SIZES[options.paper]}; margin: 0; "
+               "@top-right { content: none; border: none; } "
+               "@top-left { content: none; border: none; } }\n")
     if mode == "footers":
         # No margin boxes (WeasyPrint makes all sixteen of every page's, even empty:
         # 323 such pages 1.8 s, as lines of text 1.2 s, measured): the page's area is

@@ -11,7 +11,7 @@ from pypdf import PdfReader
 
 from service.article import parse_article
 from service.cli import main
-from service.edition import EditionSpec, Jobs, select_articles
+from service.edition import EditionSpec, Jobs, in_section_order, select_articles
 from service.template import RenderOptions, digits
 from service.verify import article_text, normalize, score_words
 
@@ -58,6 +58,19 @@ def check_edition(pdf, articles, tmp_path, style="arab"):
     # Each article starts on the page its bookmark points to, and the contents say so.
     contents = " ".join(" ".join(pages[1:min(starts.values()) - 1]).split())
     ordered = sorted(articles, key=lambda a: starts[a.title])
+    # Each entry of the contents shows, on its (last) line, the page it starts on.
+    layout = pdftotext(pdf, tmp_path, "-layout", "-f", "2", "-l",
+                       str(min(starts.values()) - 1))
+    lines = [normalize(line).split() for line in layout.splitlines()]
+    firsts, at = [], 0
+    for article in ordered:                    # each entry's first line
+        while not set(normalize(article.title).split()[:2]) <= set(lines[at]):
+            at += 1
+        firsts.append(at)
+        at += 1
+    for article, first, end in zip(ordered, firsts, firsts[1:] + [firsts[-1] + 3]):
+        entry = [word for line in lines[first:end] for word in line]
+        assert digits(str(starts[article.title]), style) in entry, (article.title, entry)
     for index, article in enumerate(ordered):
         first = starts[article.title]
         title_words = " ".join(normalize(article.title).split()[:4])
@@ -159,27 +172,23 @@ def test_edition_in_parallel_parts(shared_dir, store, tmp_path, monkeypatch):
         stages, fronts = [], []
         front = renderer.edition_front
         monkeypatch.setattr(renderer, "edition_front",
-                            lambda *args: fronts.append(args[3]) or front(*args))
+                            lambda *args: fronts.append(args) or front(*args))
         pdf = make_edition(settings, renderer, "ثقافة ورياضة", chosen,
                            renderer.default_options(), pool=pool,
                            progress=lambda stage, n: stages.append(stage))
         assert stages.count("prepared") >= 4        # parts reported as they finished
-        assert len(fronts) == 1     # its length found while the parts were laid out
+        assert len(fronts) == 1     # made while the parts were laid out, numbers laid over
         starts = check_edition(pdf, chosen, tmp_path)
         assert [s for s, _ in outline(pdf)[1:]] == ["culture", "sport"]
         assert max(starts.values()) <= len(PdfReader(io.BytesIO(pdf)).pages)
         again = make_edition(settings, renderer, "ثقافة ورياضة", chosen,
                              renderer.default_options(), pool=pool)
         assert again == pdf                          # the same bytes
-
-        # Had the front's length been guessed wrong, it is made again: same edition.
-        guess = renderer.edition_front_pages
-        monkeypatch.setattr(renderer, "edition_front_pages", lambda *args: guess(*args) + 1)
-        fronts.clear()
-        assert make_edition(settings, renderer, "ثقافة ورياضة", chosen,
-                            renderer.default_options(), pool=pool) == pdf
-        assert len(fronts) == 2
-        monkeypatch.setattr(renderer, "edition_front_pages", guess)
+        # What a reader sees is the edition made as one document, page for page:
+        # running headers, the contents' numbers, the footers (upright, at the foot).
+        whole = renderer.edition_pdf("ثقافة ورياضة", in_section_order(chosen),
+                                     renderer.default_options())
+        assert same_pages(pdf, whole, tmp_path)
 
         # The page numbers made in two shares, one per render process: still right.
         shares = []
@@ -195,6 +204,22 @@ def test_edition_in_parallel_parts(shared_dir, store, tmp_path, monkeypatch):
     finally:
         pool.close()
 
+
+
+def same_pages(pdf, other, tmp_path):
+    """Whether two PDFs have the same pages, pixel for pixel at 40 dpi (grey)."""
+    import subprocess
+
+    images = []
+    for name, data in (("one", pdf), ("other", other)):
+        (tmp_path / f"{name}.pdf").write_bytes(data)
+        subprocess.run(["pdftoppm", "-r", "40", "-gray", str(tmp_path / f"{name}.pdf"),
+                        str(tmp_path / name)], check=True)
+        images.append(sorted(tmp_path.glob(f"{name}-*.pgm")))
+    assert len(images[0]) == len(images[1]) > 1
+    different = [a.name for a, b in zip(*images) if a.read_bytes() != b.read_bytes()]
+    assert not different, different
+    return True
 
 
 def _footer_strip(pdf, page, tmp_path):

@@ -188,9 +188,9 @@ def test_same_edition_pages_as_weasyprint_gives(renderer):
 
     def made():
         part = renderer.edition_part("عدد", articles, options, 1, [1])
-        front = renderer.edition_front("عدد", articles, options,
-                                       {1: 3, 2: 5, 3: 11}, 14)
-        return part["pdf"], front[0], renderer.edition_footers(options, 14, 3, 14)
+        front = renderer.edition_front("عدد", articles, options)
+        return (part["pdf"], front["pdf"], renderer.edition_footers(options, 14, 3, 14),
+                renderer.edition_numbers(options, 2, {2: [(60.5, 200.25, 3)]}))
 
     mended = made()
     with weasyprint_as_it_is():

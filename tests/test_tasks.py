@@ -13,13 +13,13 @@ import pytest
 from pypdf import PdfReader
 
 from service.app import create_app
-from service.edition import Jobs
+from service.edition import EditionSpec, Jobs, in_section_order, select_articles
 from service.settings import Settings
 
 from .conftest import unavailable
 from .services import Postgres, Redis, missing_reason, wait_until
 from .test_corpus import corpus_articles
-from .test_edition import check_edition
+from .test_edition import check_edition, same_pages
 from .test_http import assert_error
 
 
@@ -130,9 +130,17 @@ def test_edition_on_workers_visible_from_any_web_process(web, tmp_path, corpus_i
         with other.get(status["pdf"]) as response:
             pdf = response.data
         assert len(PdfReader(io.BytesIO(pdf)).pages) == status["pages"]
-        check_edition(pdf, [a for a in corpus_in_postgres if a.section == "culture"], tmp_path)
-        # The front's length was found by its own task, beside the parts: the cover and
-        # contents end where the first article (the first section's bookmark) begins.
+        culture = [a for a in corpus_in_postgres if a.section == "culture"]
+        check_edition(pdf, culture, tmp_path)
+        # Page for page what the same edition made as one document looks like.
+        store = other_app.extensions["matbaa.store"]
+        job = Jobs(store).get(location.rsplit("/", 1)[1])
+        chosen = in_section_order(select_articles(store, EditionSpec.from_stored(job["spec"])))
+        renderer = other_app.extensions["matbaa.renderer"]
+        assert same_pages(pdf, renderer.edition_pdf("ثقافة", chosen, renderer.default_options()),
+                          tmp_path)
+        # The front was made by its own task, beside the parts: the cover and contents
+        # end where the first article (the first section's bookmark) begins.
         reader = PdfReader(io.BytesIO(pdf))
         first_article = reader.get_destination_page_number(reader.outline[1])
         job = Jobs(other_app.extensions["matbaa.store"]).get(location.rsplit("/", 1)[1])
