@@ -251,6 +251,32 @@ def test_page_number_pages_print_where_the_footer_does(renderer, tmp_path, paper
     assert footer.getextrema()[0] < 128, "the footer has ink"
     assert ImageChops.difference(label, footer).getbbox() is None
 
+
+def test_assembly_makes_the_front_when_none_was_made(renderer, store, tmp_path):
+    """A Celery job's front is made by its own task and kept in the store; should that
+    task not have run, the assembly makes it: the same edition, byte for byte."""
+    from service.edition import assemble, plan_parts
+
+    articles = in_section_order([parse_article(sample(name)) for name in SAMPLE_IDS])
+    options = renderer.default_options()
+    parts = [renderer.edition_part("عدد", part, options, first, starts)
+             for first, part, starts in plan_parts(articles, 2)]
+    assert len(parts) == 2
+    jobs = Jobs(store)
+    job_id = jobs.create("edition", EditionSpec(title="عدد", ids=tuple(SAMPLE_IDS)))
+    jobs.update(job_id, status="running")
+    jobs.save_front(job_id, renderer.edition_front("عدد", articles, options))
+    kept = jobs.front(job_id)
+    assert jobs.get(job_id)["front_pages"] == kept["pages"] >= 2
+    made = assemble(renderer, "عدد", articles, options, parts, front=kept)
+    assert assemble(renderer, "عدد", articles, options, parts) == made
+    assert same_pages(made, renderer.edition_pdf("عدد", articles, options), tmp_path)
+    # Kept only while the job runs: none left once it is done.
+    jobs.save_result(job_id, made, len(PdfReader(io.BytesIO(made)).pages))
+    assert jobs.front(job_id) is None
+    jobs.save_front(job_id, renderer.edition_front("عدد", articles, options))
+    assert jobs.front(job_id) is None
+
 def test_archival_edition_is_pdfa_repeatable_with_sources(loaded_store, renderer):
     articles = select_articles(loaded_store, EditionSpec(title="x", ids=tuple(SAMPLE_IDS)))
     options = RenderOptions(archival="1", digits="latn")
