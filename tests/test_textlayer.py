@@ -2,7 +2,7 @@ from service import textlayer
 from service.article import parse_article
 from service.textlayer import LRM, RLM, _Settled, assign
 
-from .conftest import pdftotext
+from .conftest import pdftotext, sample
 
 
 def split(glyphs, text, rtl):
@@ -79,3 +79,26 @@ def test_runs_already_mapped_are_not_mapped_again(renderer, tmp_path, monkeypatc
     assert twenty < 2 * once, (once, twenty)
     text = pdftotext(pdf, tmp_path)
     assert text.count("الحكومة") == 20 and text.count("البرلمان") == 20
+
+
+def test_lines_drawn_from_the_fields_read_give_weasyprints_bytes(renderer, monkeypatch):
+    """show_line draws a line from the glyph fields the text layer has read; WeasyPrint
+    reads them again from C.  Same PDF, byte for byte: marks (swapped for their twins),
+    ligatures, Latin, digits, kerning, justified spaces, a glyph no font has (drawn by
+    WeasyPrint, as are running headers cut with an ellipsis), several fonts on a line."""
+    drawn = []
+    show_line = textlayer.show_line
+    monkeypatch.setattr(textlayer, "show_line", lambda *a: drawn.append(1) or show_line(*a))
+    body = ("<p>مُؤَكِّداً أنَّ العبدالله قال: «الحمد لله»، ثم أضاف بالإنجليزية "
+            "<b>Reuters</b> و<i>AV</i> وWAVE في 3.11 و١٢٣ و(٤٥٪)، والـ PDF/A-3.</p>"
+            "<p>رمز لا يوجد في أي خط: \U0001F9EA، وبعده نص عادي.</p>" * 3)
+    articles = [parse_article({"id": "drawn", "title": "عنوانٌ طويلٌ جداً " * 12,
+                               "section": "قسم", "body_html": body * 6})]
+    articles += [parse_article(sample(name)) for name in ("kuwait-coalition-meeting",
+                                                          "arabic-printing-history")]
+    for article in articles:
+        fast = renderer.pdf(article).pdf
+        monkeypatch.setattr(textlayer, "FAST_DRAWING", False)
+        assert renderer.pdf(article).pdf == fast, article.id
+        monkeypatch.setattr(textlayer, "FAST_DRAWING", True)
+    assert len(drawn) > 100
