@@ -35,6 +35,8 @@ STAGES = [
      "map_first_line"),
     ("ours: text layer, marks drawn apart (textlayer.draw_marks)", "service/textlayer.py",
      "draw_marks"),
+    ("ours: lines drawn from the glyphs read (textlayer.show_line)", "service/textlayer.py",
+     "show_line"),
     ("WeasyPrint: style and boxes (HTML.render minus layout)", "weasyprint/document.py",
      "_render"),
     ("WeasyPrint: layout (layout_document)", "weasyprint/layout/__init__.py",
