@@ -179,10 +179,8 @@ class Renderer:
     def html_to_pdf(self, document_html, print_stylesheet=True, identifier=None, source=None,
                     *, sources=None, stylesheet=None, max_pages=None, timeout=None,
                     limit_setting="MATBAA_MAX_PAGES", timeout_setting="MATBAA_RENDER_TIMEOUT",
-                    progress=None, on_document=None, draw=True):
+                    progress=None, on_document=None):
         """Lay out a whole HTML document with our fonts, fetcher and text fixes.
-
-        Without ``draw`` the document is only laid out: the page count is returned.
 
         Refuses documents over MATBAA_MAX_PAGES, and stops a render that runs
         past MATBAA_RENDER_TIMEOUT (in a process's main thread; a render process
@@ -214,8 +212,6 @@ class Renderer:
                 progress("laid-out", len(document.pages))
             if on_document is not None:
                 on_document(document)
-            if not draw:
-                return len(document.pages)
             options = {}
             if identifier:
                 options["pdf_identifier"] = identifier.encode()
