@@ -294,12 +294,13 @@ class Renderer:
 
     def edition_front(self, title, articles, options):
         """Cover and contents of a parallel edition, made while its parts are laid out:
-        each entry keeps the room of its page number, laid over afterwards
-        (``edition_numbers``), and no page carries its footer yet.
+        without the entries' page numbers, laid over afterwards (``edition_numbers``;
+        they move nothing else), and no page carries its footer yet.
 
         Returns the PDF, its page count, the first page of the contents (pages
-        before it are the cover's, without a footer) and each entry's room:
-        {article index: [page, x, y]} (1-based page, CSS px from the page's corner).
+        before it are the cover's, without a footer) and where each entry's number
+        goes: {article index: [page, x, y]}, the entry's left and bottom (1-based
+        page, CSS px from the page's top left corner).
         """
         document_html = self.templates.edition_html(
             title, articles, options, self.settings.site_name, mode="front")
@@ -308,11 +309,11 @@ class Renderer:
         def rooms(document):
             found["pages"] = len(document.pages)
             for number, page in enumerate(document.pages, 1):
-                for anchor, (x, y, *_corner) in page.anchors.items():
+                for anchor, (left, _top, _right, bottom) in page.anchors.items():
                     if anchor == "contents":      # on every page the contents span
                         found.setdefault("contents_page", number)
                     elif anchor[0] == "n" and anchor[1:].isdigit():
-                        found.setdefault("rooms", {})[int(anchor[1:])] = [number, x, y]
+                        found.setdefault("rooms", {})[int(anchor[1:])] = [number, left, bottom]
 
         pdf = self._edition_html_to_pdf(document_html, identifier=_digest(document_html),
                                         on_document=rooms)
@@ -321,7 +322,7 @@ class Renderer:
 
     def edition_numbers(self, options, pages, placed):
         """``pages`` pages carrying only the contents' page numbers, to lay over the
-        front: ``placed`` is {page: [(x, y, number)]}, x and y where the rooms are."""
+        front: ``placed`` is {page: [(x, y, number)]}, the left and bottom of entries."""
         document_html = self.templates.edition_html(
             "", [], options, self.settings.site_name, mode="numbers",
             number_pages=[placed.get(page, []) for page in range(1, pages + 1)])

@@ -123,14 +123,14 @@ class Templates:
 
         ``mode``: "whole" (cover, contents with target-counter, every article, one
         page count); "front" (cover and contents only, without page numbers: each
-        entry keeps its number's room, element ``n<index>``); "part" (the articles
+        entry is element ``n<index>``); "part" (the articles
         given, without page numbers, anchors from ``first_index``; a section's
         divider only where ``section_starts`` says it begins); "footers"
         (empty pages carrying only «صفحة x من y», laid over the parts' pages
         afterwards: pages ``footer_range`` = (first, last), 1-based, of
         ``total_pages``, so several processes can each make a share); "numbers"
         (the contents' page numbers, to lay over the front: ``number_pages``, a list
-        per front page of (x, y, number) where the rooms are).
+        per front page of (x, y, number), x and y the left and bottom of the entry).
 
         Sections come in the order of their first article; within a section,
         articles keep the order given (oldest first, as selected).
@@ -147,7 +147,7 @@ class Templates:
             item["section_start"] = (section_starts is None and name not in sections) or (
                 section_starts is not None and index in section_starts)
             if mode == "front":
-                item["slot"], item["room"] = f"n{index}", digits("0", options.digits)
+                item["slot"] = f"n{index}"
             sections.setdefault(name, []).append(item)
             if on_article is not None:
                 on_article(index)
@@ -167,7 +167,8 @@ class Templates:
             "body": mode in ("whole", "part"),
             "footer_labels": _footer_labels(options, total_pages, footer_range)
             if mode == "footers" else [],
-            "number_pages": [[(repr(x), repr(y), digits(str(n), options.digits))
+            # Bottoms as CSS "bottom" from the 1px box at the page's top (edition.css).
+            "number_pages": [[(repr(x), repr(1 - y), digits(str(n), options.digits))
                               for x, y, n in numbers] for numbers in number_pages or ()],
             "sections": [{"name": name, "entries": items} for name, items in sections.items()]
             if mode not in ("footers", "numbers") else [],
