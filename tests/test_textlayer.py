@@ -102,3 +102,12 @@ def test_lines_drawn_from_the_fields_read_give_weasyprints_bytes(renderer, monke
         assert renderer.pdf(article).pdf == fast, article.id
         monkeypatch.setattr(textlayer, "FAST_DRAWING", True)
     assert len(drawn) > 100
+    # SVG text goes through the same function, glyph by glyph.
+    svg = ("<html lang=ar dir=rtl><body><svg width=300 height=80 "
+           "xmlns='http://www.w3.org/2000/svg'><text x=10 y=40 font-family='Matbaa Naskh' "
+           "font-size=20 letter-spacing=2>مرحباً بالعالم Hello 123</text></svg>")
+    drawn.clear()
+    fast = renderer.html_to_pdf(svg)
+    monkeypatch.setattr(textlayer, "FAST_DRAWING", False)
+    assert renderer.html_to_pdf(svg) == fast
+    assert drawn
