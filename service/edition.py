@@ -45,7 +45,8 @@ class JobRow(Base):
     result: Mapped[str | None] = mapped_column(Text)
     sha256: Mapped[str | None] = mapped_column(String(64))
     plan: Mapped[str | None] = mapped_column(Text)      # parts, for jobs run on Celery
-    # The cover and contents' length, found beside the parts (Celery jobs).
+    # The cover and contents' length, set when they are made beside the parts (Celery
+    # jobs; the front itself is in job_fronts until the edition is put together).
     front_pages: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -291,18 +291,16 @@ def _edition_page_css(options, mode="whole"):
         # A part's first page is not the edition's: it keeps the running headline.
         css += ("@page :first { @top-left { content: string(headline); "
                 "border-bottom: 0.4pt solid #999; } }\n")
-    if mode == "numbers":
-        # The whole page, its own coordinates: the rooms' places are the front's.
-        css = (f"@page {{ size: {PAPER_SIZES[options.paper]}; margin: 0; "
-               "@top-right { content: none; border: none; } "
-               "@top-left { content: none; border: none; } }\n")
-    if mode == "footers":
-        # No margin boxes (WeasyPrint makes all sixteen of every page's, even empty:
-        # 323 such pages 1.8 s, as lines of text 1.2 s, measured): the page's area is
-        # the bottom margin's strip (print.css: 22 mm), each label a line in it, on the
-        # pixels @bottom-center gives (tests/test_edition.py).
-        css = (f"@page {{ size: {PAPER_SIZES[options.paper]}; "
-               f"margin: calc({PAPER_HEIGHTS[options.paper]} - 22mm) 0 0 0; "
+    if mode in ("numbers", "footers"):
+        # Pages laid over others, without margin boxes (WeasyPrint makes all sixteen
+        # of every page's, even empty: 323 such pages 1.8 s, as lines of text 1.2 s,
+        # measured).  Numbers: the whole page, in its own coordinates, where the
+        # front's entries are.  Footers: the page's area is the bottom margin's strip
+        # (print.css: 22 mm), each label a line in it, on the pixels @bottom-center
+        # gives (tests/test_edition.py).
+        margin = ("0" if mode == "numbers"
+                  else f"calc({PAPER_HEIGHTS[options.paper]} - 22mm) 0 0 0")
+        css = (f"@page {{ size: {PAPER_SIZES[options.paper]}; margin: {margin}; "
                "@top-right { content: none; border: none; } "
                "@top-left { content: none; border: none; } }\n")
     # Named pages after the rule above: the cover has neither header nor footer.
