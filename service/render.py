@@ -98,12 +98,13 @@ class Renderer:
         from weasyprint import CSS
         from weasyprint.text.fonts import FontConfiguration
 
-        from . import joining, layout, textlayer
+        from . import joining, layout, pdfwrite, textlayer
         from .fetch import ASSET_ORIGIN, Fetcher, ImagePolicy
 
         textlayer.install(self.fonts)
         joining.install()
         layout.install()
+        pdfwrite.install()
 
         self.asset_origin = ASSET_ORIGIN
         self.images = ImagePolicy(settings.image_host_list, settings.max_image_bytes,

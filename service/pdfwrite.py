@@ -1,0 +1,98 @@
+"""Writing the PDF: WeasyPrint's writer, made cheaper in two places; the same pages.
+
+**Streams are deflated at zlib's default level (6), not 9.**  pydyf compresses
+every content stream and embedded font at level 9: 5–7% of a two-page
+article's render, for 0.3% fewer bytes than level 6 (seed article 36,373 →
+36,484 bytes; 33 pages 194,063 → 196,722; measured, bench/RESULTS.md).
+
+**A PNG goes into the PDF as it is.**  For a greyscale or RGB PNG WeasyPrint
+decodes the file and encodes it again with Pillow only to take the compressed
+rows (IDAT) out of the new file; a PDF reads a PNG's IDAT directly (FlateDecode
+with PNG predictors, which WeasyPrint declares).  The rows of the file itself
+are taken when they can be read that way: 8 bits per sample, greyscale or RGB,
+not interlaced.  Anything else (palette, 16-bit, alpha, interlaced) is encoded
+again as before.  For a PNG written by Pillow — our QR codes, every image
+WeasyPrint converted — the bytes are the same; for another encoder's the
+compressed bytes differ and the pixels do not.  Each article's QR code was
+encoded again in every render (a 264-px square: ~1.6 ms; 4% of an edition
+part's time, measured).
+
+tests/test_pdfwrite.py checks both.
+"""
+
+import io
+import struct
+import types
+import zlib
+
+LEVEL = 6
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def install():
+    """Put both changes in place (idempotent)."""
+    import pydyf
+    from weasyprint import images
+
+    if not getattr(pydyf.zlib, "matbaa_pdfwrite", False):
+        pydyf.zlib = _zlib_at(LEVEL)
+    original = images.RasterImage.__dict__["_get_png_data"].__func__
+    if not getattr(original, "matbaa_pdfwrite", False):
+        def _get_png_data(pillow_image):
+            rows = png_rows(pillow_image)
+            return original(pillow_image) if rows is None else rows
+
+        _get_png_data.matbaa_pdfwrite = True
+        _get_png_data.original = original
+        images.RasterImage._get_png_data = staticmethod(_get_png_data)
+
+
+def uninstall():
+    """WeasyPrint's own writer again (for tests that compare the two)."""
+    import pydyf
+    from weasyprint import images
+
+    pydyf.zlib = zlib
+    current = images.RasterImage.__dict__["_get_png_data"].__func__
+    if getattr(current, "matbaa_pdfwrite", False):
+        images.RasterImage._get_png_data = staticmethod(current.original)
+
+
+def _zlib_at(level):
+    """The zlib module as pydyf sees it, with its level 9 replaced by ``level``."""
+    shim = types.SimpleNamespace(**{name: getattr(zlib, name) for name in dir(zlib)
+                                    if not name.startswith("__")})
+
+    def compressobj(_level=None, *args, **kwargs):
+        kwargs.pop("level", None)     # pydyf asks for 9
+        return zlib.compressobj(level, *args, **kwargs)
+
+    shim.compressobj = compressobj
+    shim.matbaa_pdfwrite = True
+    return shim
+
+
+def png_rows(pillow_image):
+    """The IDAT data of the PNG file ``pillow_image`` was opened from, if a PDF can
+    take it as it is (see the module's docstring); else None."""
+    if pillow_image.format != "PNG" or pillow_image.mode not in ("L", "RGB"):
+        return None
+    source = getattr(pillow_image, "fp", None)
+    if not isinstance(source, io.BytesIO):
+        return None
+    data = source.getvalue()
+    if data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        return None
+    _w, _h, depth, colour, _compression, _filter, interlace = struct.unpack(
+        "!IIBBBBB", data[16:29])
+    if depth != 8 or colour not in (0, 2) or interlace != 0:
+        return None
+    rows, position = [], 8
+    while position + 8 <= len(data):
+        length, kind = struct.unpack("!I4s", data[position:position + 8])
+        if kind == b"IDAT":
+            rows.append(data[position + 8:position + 8 + length])
+        elif kind == b"IEND":
+            break
+        position += 12 + length
+    return b"".join(rows) or None
