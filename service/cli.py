@@ -261,9 +261,9 @@ def worker(concurrency):
     settings = _settings()
     if not settings.broker_url:
         raise click.UsageError("set MATBAA_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
-    from .tasks import make_celery
+    from .tasks import make_worker
 
-    make_celery(settings).worker_main([
+    make_worker(settings).worker_main([
         "worker", "--queues", "matbaa", "--loglevel", settings.log_level,
         "--concurrency", str(concurrency or settings.render_processes), "--pool", "prefork",
         "--without-gossip", "--without-mingle", "--hostname", f"matbaa-{os.getpid()}@%h"])

@@ -10,7 +10,6 @@ import logging
 
 from celery import Celery
 
-from .settings import Settings
 
 log = logging.getLogger(__name__)
 _STATE = {}
@@ -107,6 +106,21 @@ def _renderer(settings):
     return _STATE["renderer"]
 
 
-def worker_app():
-    """The Celery app for ``matbaa worker`` (settings from the environment)."""
-    return make_celery(Settings.from_env())
+def make_worker(settings):
+    """The Celery app for ``matbaa worker``.
+
+    Each worker process builds its Renderer and renders a small article as it
+    starts, not when its first task comes: a job's first part on a cold process
+    waited ~2 s for fonts, stylesheet and WeasyPrint's first use.
+    """
+    from celery.signals import worker_process_init
+
+    app = make_celery(settings)
+    # How long the parent waits for a new process to report; warming takes ~2 s.
+    app.conf.worker_proc_alive_timeout = 60
+
+    @worker_process_init.connect(weak=False)
+    def warm(**_kwargs):
+        _renderer(settings).warm_up()
+
+    return app

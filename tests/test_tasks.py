@@ -150,6 +150,21 @@ def test_edition_on_workers_visible_from_any_web_process(web, tmp_path, corpus_i
         worker.stop()
 
 
+def test_worker_processes_are_warm_before_their_first_task(web, tmp_path):
+    """A worker process loads fonts and WeasyPrint as it starts, not in a job's time."""
+    settings, env, _app = web
+    worker = Worker(env, tmp_path, 1)
+    try:
+        wait_until(lambda: worker.children(), 60, "the worker's process")
+        (child,) = worker.children()
+        fonts = str(settings.fonts_dir.resolve())
+        # No task was sent: only the warm-up can have opened our font files.
+        wait_until(lambda: fonts in Path(f"/proc/{child}/maps").read_text(), 30,
+                   "our fonts mapped in the worker process")
+    finally:
+        worker.stop()
+
+
 def test_lost_worker_process_gives_its_task_to_another(web, tmp_path, corpus_in_postgres):
     settings, env, app = web
     worker = Worker(env, tmp_path, 1)
