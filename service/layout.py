@@ -1,4 +1,4 @@
-"""Layout: WeasyPrint 70's layout, mended in two places; the same PDF, byte for byte.
+"""Layout: WeasyPrint 70's layout, mended in three places; the same PDF, byte for byte.
 
 **Right-to-left lines are laid out once.**  ``layout.inline.get_next_linebox``
 lays a line out, asks where floats allow it to go, and lays it out again until
@@ -25,7 +25,21 @@ of the first such page are given to the others.  Measured (A/B in one process,
 bench figures in bench/RESULTS.md): an edition's 323 page-number pages 2.85 →
 1.22 s, a 33-page article 4.20 → 3.98 s.
 
-Both are reported in docs/upstream.md; tests/test_layout.py checks the bytes.
+**A word that cannot fit is not tried.**  ``split_first_line`` lays out a draft
+of the paragraph's text, and when Pango ends the first line before a word it
+lays the line out again with that word added (Pango may have counted the space
+after the word against the width).  When the word's glyphs on the draft's
+second line are already wider than the room left, with a pixel to spare, that
+second layout cannot fit it and is skipped: the function then goes on exactly
+as after a failed try (same line, same break).  Nearly every line of justified
+text took that second layout.  (With Debian 12's Pango 1.50 the retry never
+changed a line of the 304 corpus articles: skipping it always gave the same
+bytes; the width check keeps WeasyPrint's behaviour for a Pango that does end
+lines early.)  Same bytes for all 304 corpus articles (checked once; the tests
+check 60 and the samples); A/B in one process: a 10-page article 1.168 →
+1.132 s, the seed article 0.166 → 0.165 s.
+
+All three are reported in docs/upstream.md; tests/test_layout.py checks the bytes.
 """
 
 import ast
@@ -35,12 +49,15 @@ import textwrap
 
 log = logging.getLogger(__name__)
 
-_state = {"original": None, "page styles": None}
+_state = {"original": None, "page styles": None, "split": None}
+# A word on the draft's second line whose glyphs overflow the first line's room by
+# more than this (CSS px) is not tried on the first line.
+SPARE_PX = 1.0
 
 
 def install():
-    """Put both mends in place (idempotent). True if both are in place."""
-    return _install_lines() & _install_page_styles()
+    """Put the mends in place (idempotent). True if all are in place."""
+    return _install_lines() & _install_page_styles() & _install_word_check()
 
 
 def uninstall():
@@ -54,6 +71,9 @@ def uninstall():
     if _state["page styles"] is not None:
         page.set_page_type_computed_styles = _state["page styles"]
         _state["page styles"] = None
+    if _state["split"] is not None:
+        _set_split_first_line(_state["split"])
+        _state["split"] = None
 
 
 def installed():
@@ -61,7 +81,8 @@ def installed():
     from weasyprint.layout import page
 
     return bool(getattr(inline.get_next_linebox, "matbaa_layout", False)
-                and getattr(page.set_page_type_computed_styles, "matbaa_layout", False))
+                and getattr(page.set_page_type_computed_styles, "matbaa_layout", False)
+                and getattr(inline.split_first_line, "matbaa_layout", False))
 
 
 def _install_lines():
@@ -132,6 +153,85 @@ def _page_classes(style_for):
             nth = True
         classes = style_for.matbaa_page_classes = False if nth else {}
     return None if classes is False else classes
+
+
+def _install_word_check():
+    from weasyprint.text import line_break
+
+    if getattr(line_break.split_first_line, "matbaa_layout", False):
+        return True
+    original = line_break.split_first_line
+    try:
+        mended = _mend_split(original, line_break)
+    except (OSError, TypeError, SyntaxError, _ShapeChanged) as error:
+        log.warning("next-word retry left as WeasyPrint has it: %s", error)
+        return False
+    mended.matbaa_layout = True
+    _state["split"] = original
+    _set_split_first_line(mended)
+    return True
+
+
+def _set_split_first_line(function):
+    # Imported by name into the layout modules: each keeps its own reference.
+    from weasyprint.layout import inline, preferred
+    from weasyprint.text import line_break
+
+    for module in (line_break, inline, preferred):
+        module.split_first_line = function
+
+
+# The test of the retry in WeasyPrint 70's split_first_line, and what is added to it.
+_RETRY_TEST = "space_collapse and second_line_text[break_point or -1] == ' '"
+_WORD_CHECK = ("_matbaa_next_word_may_fit(layout, first_line_width, max_width, "
+               "first_line_text, next_word)")
+
+
+def _mend_split(function, module):
+    lines, first_line = inspect.getsourcelines(function)
+    tree = ast.parse(textwrap.dedent("".join(lines)))
+    ast.increment_lineno(tree, first_line - 1)
+    tests = [node for node in ast.walk(tree)
+             if isinstance(node, ast.If) and ast.unparse(node.test) == _RETRY_TEST]
+    if len(tests) != 1:
+        raise _ShapeChanged(f"expected one next-word retry in {function.__name__}, "
+                            f"found {len(tests)}")
+    check = ast.parse(_WORD_CHECK, mode="eval").body
+    tests[0].test = ast.BoolOp(op=ast.And(), values=[tests[0].test, check])
+    ast.fix_missing_locations(tree)
+    module.__dict__["_matbaa_next_word_may_fit"] = next_word_may_fit
+    namespace = {}
+    exec(compile(tree, inspect.getsourcefile(function), "exec"),  # noqa: S102
+         module.__dict__, namespace)
+    return namespace[function.__name__]
+
+
+def next_word_may_fit(layout, first_line_width, max_width, first_line_text, next_word):
+    """False when ``next_word``, as the draft laid it out at the start of its second
+    line, is wider than what the first line leaves, by more than SPARE_PX.  True
+    whenever that cannot be read (no first-line text, the word not whole there)."""
+    from weasyprint.text.ffi import FROM_UNITS, ffi, pango
+
+    if not first_line_text:
+        return True    # WeasyPrint's retry then also decides where the line ends
+    line = pango.pango_layout_get_line_readonly(layout.layout, 1)
+    if line == ffi.NULL:
+        return True
+    start = len(first_line_text.encode())
+    end = start + len(next_word.encode())
+    if start != line.start_index or end > line.start_index + line.length:
+        return True
+    width = 0
+    run = line.runs
+    while run != ffi.NULL:
+        item, glyphs = run.data.item, run.data.glyphs
+        if item.offset < end and item.offset + item.length > start:
+            clusters = ffi.unpack(glyphs.log_clusters, glyphs.num_glyphs)
+            for index, cluster in enumerate(clusters):
+                if start <= item.offset + cluster < end:
+                    width += glyphs.glyphs[index].geometry.width
+        run = run.next
+    return first_line_width + width * FROM_UNITS <= max_width + SPARE_PX
 
 
 class _ShapeChanged(Exception):

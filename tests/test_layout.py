@@ -1,5 +1,5 @@
-"""The layout mends: each right-to-left line laid out once, pages sharing their styles;
-the same PDF as before."""
+"""The layout mends: each right-to-left line laid out once, pages sharing their styles,
+a word that cannot fit not tried; the same PDF as before."""
 
 import contextlib
 import io
@@ -188,6 +188,78 @@ def test_same_edition_pages_as_weasyprint_gives(renderer):
     mended = made()
     with weasyprint_as_it_is():
         assert made() == mended
+
+def test_a_word_that_cannot_fit_is_not_tried(renderer):
+    """Justified lines end where Pango ended them; the second layout with the next
+    word added (it never fits) is skipped, and the PDF is the same."""
+    from weasyprint import HTML
+    from weasyprint.text import line_break
+
+    paragraphs = "".join(part for part in FLOATED.splitlines()
+                         if not part.startswith("<div")) * 3
+    html = f"<html lang=ar dir=rtl><body style='width: 120mm; text-align: justify'>{paragraphs}"
+
+    def made():
+        with counting(line_break.Layout, "get_first_line", 0, line_break.Layout) as counts:
+            document = HTML(string=html).render(font_config=renderer.font_config)
+            pdf = document.write_pdf()
+        return pdf, counts["calls"], line_count(document)
+
+    mended, mended_layouts, lines = made()
+    with weasyprint_as_it_is():
+        before, before_layouts, _lines = made()
+    assert mended == before
+    assert lines > 20
+    # At least one layout fewer for most lines (the others: the last line of each
+    # paragraph, lines ending before a word that does fit without its space).
+    assert before_layouts - mended_layouts >= lines * 0.6, (before_layouts, mended_layouts)
+
+
+def test_next_word_check_reads_the_word_on_the_draft(renderer):
+    """The check against a real draft layout: the word's width, as laid out at the
+    start of the second line, decides; when it cannot be read the retry happens."""
+    from weasyprint import HTML
+    from weasyprint.formatting_structure import boxes
+    from weasyprint.text import line_break
+
+    document = HTML(string="<html lang=ar dir=rtl><p>نص</p>").render(
+        font_config=renderer.font_config)
+    stack = [document.pages[0]._page_box]
+    while not isinstance(stack[-1], boxes.TextBox):
+        box = stack.pop()
+        stack.extend(getattr(box, "children", ()))
+    style = stack[-1].style
+    text = "كلمة أولى وكلمة ثانية طويلة جدا"
+
+    def measured(words):
+        layout = line_break.create_layout(words, style, None, None, 0)
+        return line_break.line_size(layout.get_first_line()[0], style)[0]
+
+    room = measured("كلمة أولى وكلمة ") + measured("ثانية") / 2   # «ثانية» cannot fit
+    draft = line_break.create_layout(text, style, None, room, 0)
+    first_line, resume = draft.get_first_line()
+    first_text = text.encode()[:resume].decode()
+    assert first_text == "كلمة أولى وكلمة "
+    width = line_break.line_size(first_line, style)[0]
+    word = measured("ثانية")
+    assert not layout.next_word_may_fit(draft, width, room, first_text, "ثانية")
+    # Had the first line been shorter by the word's width, the word could fit.
+    assert layout.next_word_may_fit(draft, width - word, room, first_text, "ثانية")
+    # Not readable from the draft: the retry decides, as in WeasyPrint.
+    assert layout.next_word_may_fit(draft, width, room, "", "ثانية")
+    assert layout.next_word_may_fit(draft, width, room, first_text, "ثانية طويلة جدا وأكثر")
+
+
+@pytest.mark.corpus
+def test_corpus_articles_same_pdf_as_weasyprint_gives(shared_dir, renderer):
+    from .test_corpus import corpus_articles
+
+    articles = list(corpus_articles(shared_dir))[:60]
+    mended = [renderer.pdf(article).pdf for article in articles]
+    with weasyprint_as_it_is():
+        before = [renderer.pdf(article).pdf for article in articles]
+    assert [a.id for a, m, b in zip(articles, mended, before) if m != b] == []
+
 
 def test_no_text_asks_for_font_features(renderer, monkeypatch):
     """WeasyPrint 70 makes a Pango font-features attribute (and list) for every text
