@@ -48,6 +48,9 @@ class JobRow(Base):
     # The cover and contents' length, set when they are made beside the parts (Celery
     # jobs; the front itself is in job_fronts until the edition is put together).
     front_pages: Mapped[int | None] = mapped_column(Integer)
+    # Set (1) by the task that saved the last page-number share, in one conditional
+    # UPDATE: only that task enqueues the assembly.
+    assembly_queued: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -76,6 +79,17 @@ class JobFrontRow(Base):
     pages: Mapped[int] = mapped_column(Integer)
     contents_page: Mapped[int] = mapped_column(Integer)
     rooms: Mapped[str] = mapped_column(Text)
+
+
+class JobOverlayRow(Base):
+    """A share of an edition's page-number pages (its footers, its contents' numbers),
+    made by a task of its own after the parts, kept until the edition is put together."""
+
+    __tablename__ = "job_overlays"
+
+    job_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    share: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class JobFileRow(Base):
@@ -193,7 +207,8 @@ _SCHEMA_READY = weakref.WeakSet()
 
 def _prepare_schema(engine):
     Base.metadata.create_all(engine, tables=[
-        JobRow.__table__, JobPartRow.__table__, JobFrontRow.__table__, JobFileRow.__table__])
+        JobRow.__table__, JobPartRow.__table__, JobFrontRow.__table__, JobOverlayRow.__table__,
+        JobFileRow.__table__])
     # A store made before a column was added gets it (nullable: old rows need nothing).
     columns = {c["name"] for c in inspect(engine).get_columns("jobs")}
     for column in JobRow.__table__.columns:
@@ -250,7 +265,7 @@ class Jobs:
 
     def delete(self, job_id):
         with self.store._session() as session:
-            for model in (JobFileRow, JobPartRow, JobFrontRow):
+            for model in (JobFileRow, JobPartRow, JobFrontRow, JobOverlayRow):
                 session.query(model).filter_by(job_id=job_id).delete()
             session.query(JobRow).filter_by(id=job_id).delete()
             session.commit()
@@ -261,6 +276,7 @@ class Jobs:
             session.merge(JobFileRow(job_id=job_id, pdf=pdf))
             session.query(JobPartRow).filter_by(job_id=job_id).delete()
             session.query(JobFrontRow).filter_by(job_id=job_id).delete()
+            session.query(JobOverlayRow).filter_by(job_id=job_id).delete()
             row = session.get(JobRow, job_id)
             row.status, row.sha256, row.pages, row.done = "done", digest, pages, row.total
             row.result, row.updated_at = "database", _now()
@@ -299,6 +315,39 @@ class Jobs:
             return [{"pdf": r.pdf, "pages": r.pages,
                      "starts": {int(k): v for k, v in json.loads(r.starts).items()}}
                     for r in rows]
+
+    def part_layout(self, job_id):
+        """The parts' page counts and article starts, without their PDFs."""
+        with self.store._session() as session:
+            rows = session.query(JobPartRow.pages, JobPartRow.starts).filter_by(
+                job_id=job_id).order_by(JobPartRow.part).all()
+            return [{"pages": pages, "starts": {int(k): v for k, v in json.loads(starts).items()}}
+                    for pages, starts in rows]
+
+    def save_overlay(self, job_id, share, pdf):
+        """Keep a share of the page-number pages; return how many shares are kept
+        (counted after the commit, as parts are)."""
+        with self.store._session() as session:
+            session.merge(JobOverlayRow(job_id=job_id, share=share, pdf=pdf))
+            session.commit()
+        with self.store._session() as session:
+            return session.query(JobOverlayRow).filter_by(job_id=job_id).count()
+
+    def overlays(self, job_id):
+        with self.store._session() as session:
+            rows = session.query(JobOverlayRow).filter_by(job_id=job_id).order_by(
+                JobOverlayRow.share).all()
+            return [r.pdf for r in rows]
+
+    def claim_assembly(self, job_id):
+        """True for the one caller that marks the job's assembly as enqueued."""
+        with self.store._session() as session:
+            moved = session.execute(update(JobRow).where(
+                JobRow.id == job_id, JobRow.status == "assembling",
+                JobRow.assembly_queued.is_(None)).values(
+                assembly_queued=1, updated_at=_now())).rowcount
+            session.commit()
+            return moved == 1
 
     def save_front(self, job_id, front):
         with self.store._session() as session:
@@ -397,13 +446,10 @@ def make_edition(settings, renderer, title, articles, options, progress=None, po
         # The page-number pages in one share per render process, side by side.
         from concurrent.futures import ThreadPoolExecutor
 
-        count = last - first + 1
-        shares = min(pool.size, max(1, count // FOOTER_SHARE_PAGES))
-        bounds = [first + count * i // shares for i in range(shares + 1)]
-        with ThreadPoolExecutor(max_workers=shares) as executor:
+        shares = footer_shares(first, last, pool.size)
+        with ThreadPoolExecutor(max_workers=len(shares)) as executor:
             return list(executor.map(
-                lambda i: pool.edition_footers(options, total, bounds[i], bounds[i + 1] - 1),
-                range(shares)))
+                lambda share: pool.edition_footers(options, total, *share), shares))
 
     return parallel_edition(renderer, title, articles, options, render_part, parts,
                             progress=progress, render_footers=render_footers)
@@ -517,7 +563,8 @@ def plan_parts(articles, parts):
     return plan
 
 
-def assemble(renderer, title, articles, options, parts, render_footers=None, front=None):
+def assemble(renderer, title, articles, options, parts, render_footers=None, front=None,
+             overlays=None):
     """Put laid-out parts together: front matter, page numbers, bookmarks. Returns bytes.
 
     ``parts``: the results of ``Renderer.edition_part``, in order.
@@ -526,6 +573,8 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
     ``front``: the cover and contents (``Renderer.edition_front``), made while the
     parts were laid out; made here when not given.  Their page numbers (the
     contents' and the footers) are laid over them here, as the parts' are.
+    ``overlays``: those page-number pages, made already (Celery's overlay tasks):
+    the contents' numbers, then the footers' PDFs in order.
     """
     import io
     from concurrent.futures import ThreadPoolExecutor
@@ -539,21 +588,14 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
     if render_footers is None:
         def render_footers(options, total, first, last):
             return [renderer.edition_footers(options, total, first, last)]
-    front_pages = front["pages"]
-    total = front_pages + sum(p["pages"] for p in parts)
-    numbers, offset = {}, front_pages
-    for part in parts:
-        numbers.update({index: offset + page for index, page in part["starts"].items()})
-        offset += part["pages"]
-    placed = {}
-    for index, (page, x, y) in sorted(front["rooms"].items()):
-        placed.setdefault(page, []).append((x, y, numbers[index]))
-    # Every page from the contents on carries «صفحة x من y»; the cover none.
-    first_footer = front["contents_page"]
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        footers_made = executor.submit(render_footers, options, total, first_footer, total)
-        numbers_pdf = renderer.edition_numbers(options, front_pages, placed)
-        made = footers_made.result()
+    total, numbers, placed, first_footer = placement(front, parts)
+    if overlays is not None:
+        numbers_pdf, made = overlays[0], overlays[1:]
+    else:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            footers_made = executor.submit(render_footers, options, total, first_footer, total)
+            numbers_pdf = renderer.edition_numbers(options, front["pages"], placed)
+            made = footers_made.result()
     footer_pdfs = [pikepdf.open(io.BytesIO(pdf)) for pdf in made]   # open while used
     footers = [page for pdf in footer_pdfs for page in pdf.pages]
     number_pages = pikepdf.open(io.BytesIO(numbers_pdf))
@@ -597,9 +639,39 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
     return out.getvalue()
 
 
-# Page-number pages are cheap (~0.01 s each): below this many a share is not worth
-# a round trip to another render process.
+def placement(front, parts):
+    """Where an edition's page numbers go, once its front and parts are laid out.
+
+    Returns the page count, each article's first page (by its index in the
+    edition), the numbers to lay over the contents ({page: [(left, bottom,
+    number)]}) and the first page with a footer: every page from the contents on
+    carries «صفحة x من y»; the cover none.
+    """
+    total = front["pages"] + sum(p["pages"] for p in parts)
+    numbers, offset = {}, front["pages"]
+    for part in parts:
+        numbers.update({index: offset + page for index, page in part["starts"].items()})
+        offset += part["pages"]
+    placed = {}
+    for index, (page, x, y) in sorted(front["rooms"].items()):
+        placed.setdefault(page, []).append((x, y, numbers[index]))
+    return total, numbers, placed, front["contents_page"]
+
+
+# Page-number pages are cheap (~0.004 s each): below this many a share is not worth
+# a round trip to another render process, or a task.
 FOOTER_SHARE_PAGES = 50
+# Celery: the footers in at most this many tasks (the workers' count is not known).
+OVERLAY_FOOTER_SHARES = 4
+
+
+def footer_shares(first, last, most):
+    """Pages ``first``..``last`` cut into at most ``most`` runs of similar length,
+    each of FOOTER_SHARE_PAGES pages or more (one when there are fewer)."""
+    count = last - first + 1
+    shares = min(most, max(1, count // FOOTER_SHARE_PAGES))
+    bounds = [first + count * i // shares for i in range(shares + 1)]
+    return [(bounds[i], bounds[i + 1] - 1) for i in range(shares)]
 
 
 def parallel_edition(renderer, title, articles, options, render_part, parts, progress=None,
@@ -633,9 +705,11 @@ def parallel_edition(renderer, title, articles, options, render_part, parts, pro
 
 # -- editions as Celery tasks ---------------------------------------------------------
 #
-# start → one task per part (each lays out its articles, kept in job_parts) → the
-# task that finishes the last part claims the job and enqueues assembly.  Tasks
-# are acknowledged late and idempotent, so a lost worker's task runs again.
+# start → the front and one task per part (each lays out its articles, kept in
+# job_parts) → the task that finishes the last part claims the job and enqueues the
+# page-number tasks (the contents' numbers, the footers in shares; kept in
+# job_overlays) → the one that saves the last share enqueues assembly.  Tasks are
+# acknowledged late and idempotent, so a lost worker's task runs again.
 
 
 def plan_job(settings, store, job_id):
@@ -692,6 +766,45 @@ def make_front(settings, store, renderer, job_id):
                                                    spec.render_options(settings)))
 
 
+def overlay_plan(jobs, job_id):
+    """The page-number pages a job's overlay tasks make (``overlay_shares``), or None
+    when its front was not made beside the parts (the assembly then makes it, and
+    them, itself)."""
+    front = jobs.front(job_id)
+    if front is None:
+        return None
+    total, _numbers, placed, first_footer = placement(front, jobs.part_layout(job_id))
+    return front, total, placed, overlay_shares(total, first_footer)
+
+
+def overlay_shares(total, first_footer):
+    """Share 0: the contents' numbers; then the footers, in runs of pages."""
+    return [None, *footer_shares(first_footer, total, OVERLAY_FOOTER_SHARES)]
+
+
+def overlay_count(store, job_id):
+    """How many overlay tasks to enqueue once the last part is laid out (0: none,
+    enqueue the assembly)."""
+    plan = overlay_plan(Jobs(store), job_id)
+    return 0 if plan is None else len(plan[3])
+
+
+def make_overlay(settings, store, renderer, job_id, share):
+    """Make one share of the page-number pages; True for the one task that saved
+    the last share and so enqueues the assembly."""
+    jobs = Jobs(store)
+    job = jobs.get(job_id)
+    if job is None or job["status"] != "assembling":
+        return False
+    front, total, placed, shares = overlay_plan(jobs, job_id)
+    options = EditionSpec.from_stored(job["spec"]).render_options(settings)
+    if shares[share] is None:
+        pdf = renderer.edition_numbers(options, front["pages"], placed)
+    else:
+        pdf = renderer.edition_footers(options, total, *shares[share])
+    return jobs.save_overlay(job_id, share, pdf) == len(shares) and jobs.claim_assembly(job_id)
+
+
 def assemble_job(settings, store, renderer, job_id):
     jobs = Jobs(store)
     job = jobs.get(job_id)
@@ -700,10 +813,15 @@ def assemble_job(settings, store, renderer, job_id):
     spec = EditionSpec.from_stored(job["spec"])
     ids = [i for entry in json.loads(job["plan"]) for i in entry["ids"]]
     articles = store.find(ids=ids)
-    # A front not made yet (its task not run, or failed) is made here: time, not
-    # correctness.
+    # A front not made yet (its task not run, or failed) is made here, and then
+    # its page numbers too: time, not correctness.
+    front, overlays = jobs.front(job_id), None
+    if front is not None:
+        plan = overlay_plan(jobs, job_id)
+        made = jobs.overlays(job_id)
+        overlays = made if len(made) == len(plan[3]) else None
     pdf = assemble(renderer, spec.title, articles, spec.render_options(settings),
-                   jobs.parts(job_id), front=jobs.front(job_id))
+                   jobs.parts(job_id), front=front, overlays=overlays)
     jobs.save_result(job_id, pdf, _page_count(pdf))
 
 

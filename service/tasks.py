@@ -53,13 +53,33 @@ def make_celery(settings):
 
     @app.task(name="matbaa.edition.part", bind=True)
     def part_task(task, job_id, part):
-        from .edition import fail_job, run_part
+        from .edition import fail_job, overlay_count, run_part
 
         store = _store(settings)
         try:
             last = run_part(settings, store, _renderer(settings), job_id, part)
+            # The page-number pages in shares, on whichever processes are free; without
+            # a front made beside the parts, the assembly makes everything itself.
+            shares = overlay_count(store, job_id) if last else 0
         except Exception as exc:
             log.exception("edition %s part %s failed", job_id, part)
+            fail_job(store, job_id, exc)
+            return
+        if last:
+            for share in range(shares):
+                _enqueue(overlay_task, job_id, share)
+            if not shares:
+                _enqueue(assemble_task, job_id)
+
+    @app.task(name="matbaa.edition.overlay", bind=True)
+    def overlay_task(task, job_id, share):
+        from .edition import fail_job, make_overlay
+
+        store = _store(settings)
+        try:
+            last = make_overlay(settings, store, _renderer(settings), job_id, share)
+        except Exception as exc:
+            log.exception("edition %s page numbers %s failed", job_id, share)
             fail_job(store, job_id, exc)
             return
         if last:

@@ -277,6 +277,60 @@ def test_assembly_makes_the_front_when_none_was_made(renderer, store, tmp_path):
     jobs.save_front(job_id, renderer.edition_front("عدد", articles, options))
     assert jobs.front(job_id) is None
 
+def test_job_page_numbers_made_in_shares_then_assembled(loaded_store, renderer, settings,
+                                                        tmp_path, monkeypatch):
+    """The Celery path's stages run in this process on SQLite: the page-number pages
+    are made share by share (in any order), only the last share's task enqueues the
+    assembly, and the assembly lays those over the pages without making any again:
+    the same edition as one assembled from scratch."""
+    from service import edition
+    from service.edition import (assemble, assemble_job, footer_shares, make_front,
+                                 make_overlay, overlay_count, plan_job, run_part)
+
+    monkeypatch.setattr(edition, "FOOTER_SHARE_PAGES", 3)       # a few pages each
+    settings = settings.replace(edition_part_articles=1)
+    jobs = Jobs(loaded_store)
+    job_id = jobs.create("edition", EditionSpec(title="عدد", ids=tuple(SAMPLE_IDS)))
+    parts = plan_job(settings, loaded_store, job_id)
+    assert len(parts) == 3
+    make_front(settings, loaded_store, renderer, job_id)
+    last = [run_part(settings, loaded_store, renderer, job_id, part) for part in parts]
+    assert last == [False, False, True]
+    assert jobs.get(job_id)["status"] == "assembling"
+    shares = overlay_count(loaded_store, job_id)
+    assert shares >= 3           # the contents' numbers, the footers in two shares or more
+    enqueues = [make_overlay(settings, loaded_store, renderer, job_id, share)
+                for share in reversed(range(shares))]
+    assert enqueues == [False] * (shares - 1) + [True]
+    # Made again (a redelivered task): kept once, and no second assembly.
+    assert not make_overlay(settings, loaded_store, renderer, job_id, 1)
+    assert len(jobs.overlays(job_id)) == shares
+
+    def made_again(*_args, **_kwargs):
+        raise AssertionError("the assembly made page-number pages again")
+
+    front, kept = jobs.front(job_id), jobs.parts(job_id)
+    with monkeypatch.context() as patch:
+        patch.setattr(renderer, "edition_footers", made_again)
+        patch.setattr(renderer, "edition_numbers", made_again)
+        assemble_job(settings, loaded_store, renderer, job_id)
+    job = jobs.get(job_id)
+    assert job["status"] == "done"
+    pdf = jobs.result(job_id)
+    articles = in_section_order(select_articles(loaded_store, EditionSpec.from_stored(job["spec"])))
+    options = renderer.default_options()
+
+    def footers_in_shares(options, total, first, last):
+        return [renderer.edition_footers(options, total, *share)
+                for share in footer_shares(first, last, edition.OVERLAY_FOOTER_SHARES)]
+
+    assert pdf == assemble(renderer, "عدد", articles, options, kept, front=front,
+                           render_footers=footers_in_shares)
+    assert same_pages(pdf, renderer.edition_pdf("عدد", articles, options), tmp_path)
+    check_edition(pdf, articles, tmp_path)
+    assert jobs.overlays(job_id) == []                  # kept only until assembled
+
+
 def test_archival_edition_is_pdfa_repeatable_with_sources(loaded_store, renderer):
     articles = select_articles(loaded_store, EditionSpec(title="x", ids=tuple(SAMPLE_IDS)))
     options = RenderOptions(archival="1", digits="latn")

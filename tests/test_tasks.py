@@ -3,6 +3,7 @@ a worker process killed mid-job, Redis stopped and restarted mid-job."""
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -145,6 +146,13 @@ def test_edition_on_workers_visible_from_any_web_process(web, tmp_path, corpus_i
         first_article = reader.get_destination_page_number(reader.outline[1])
         job = Jobs(other_app.extensions["matbaa.store"]).get(location.rsplit("/", 1)[1])
         assert job["front_pages"] == first_article >= 2, (job["front_pages"], first_article)
+        # The page-number pages were made by tasks of their own (the contents' numbers
+        # and the footers), not in the assembly.
+        worker.log.flush()
+        log = Path(worker.log.name).read_text(encoding="utf-8", errors="replace")
+        assert log.count("matbaa.edition.overlay[") and re.search(
+            r"Task matbaa\.edition\.overlay\[[^]]+\] succeeded", log), log[-2000:]
+        assert job["assembly_queued"] == 1
         other_app.extensions["matbaa.store"].close()
     finally:
         worker.stop()
