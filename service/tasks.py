@@ -141,6 +141,9 @@ def make_worker(settings):
 
     @worker_process_init.connect(weak=False)
     def warm(**_kwargs):
-        _renderer(settings).warm_up()
+        try:
+            _renderer(settings).warm_up()
+        except Exception:      # the process still starts: its tasks then fail the job
+            log.exception("the worker process could not warm its renderer")
 
     return app
