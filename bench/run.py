@@ -123,8 +123,8 @@ def engine_figures(runs):
         pages = len(PdfReader(io.BytesIO(pdf)).pages)
         results[name] = {"pages": pages, "raw": median_seconds(lambda: raw(name), runs)}
 
-    # WeasyPrint with only our right-to-left line mend (service/layout.py): what the
-    # engine costs once each line is laid out once; the rest of the gap is our hooks.
+    # WeasyPrint with only our layout mends (service/layout.py): what the engine costs
+    # with them; the rest of the gap is our hooks and the writer's changes.
     from service import layout
 
     layout.install()
@@ -311,10 +311,12 @@ def write_results(engine, memory, service, args, elapsed, images=()):
         f"({elapsed:.0f} s)", "",
         "## Engine: raw WeasyPrint vs Matbaa's render path, identical HTML, one process", "",
         f"Medians of {args.runs} after warm-up. `raw` is WeasyPrint 70 with the same fonts, "
-        "stylesheet and FontConfiguration; `mended` is the same with Matbaa's right-to-left "
-        "line mend (service/layout.py: each line laid out once instead of twice, same PDF "
-        "bytes); `matbaa` is Matbaa's render path: the mend plus the template, sanitizer and "
-        "text-layer and joining hooks.", "",
+        "stylesheet and FontConfiguration; `mended` is the same with Matbaa's layout mends "
+        "(service/layout.py: each right-to-left line laid out once instead of twice, pages "
+        "sharing their styles, no second layout for a word that cannot fit; same PDF bytes); "
+        "`matbaa` is Matbaa's render path: the mends plus the template, sanitizer, text-layer "
+        "and joining hooks and the writer's changes (service/pdfwrite.py: level-6 deflate, "
+        "PNG rows as they are).", "",
         "| document | pages | raw s | mended s | matbaa s | matbaa / raw | matbaa / mended "
         "| PDF bytes |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
