@@ -88,17 +88,27 @@ def installed():
 def _install_lines():
     from weasyprint.layout import inline
 
-    if getattr(inline.get_next_linebox, "matbaa_layout", False):
+    return _install_rebuilt(inline, "get_next_linebox", _keep_left_to_right_check,
+                            "original", "right-to-left line layout")
+
+
+def _install_rebuilt(module, name, edit, state_key, what, assign=None):
+    """Put ``module.name`` rebuilt from its source with ``edit`` (see ``_rebuild``) in
+    place, once; False (and WeasyPrint's own left) if the source is not as expected."""
+    current = getattr(module, name)
+    if getattr(current, "matbaa_layout", False):
         return True
-    original = inline.get_next_linebox
     try:
-        mended = _mend(original, inline)
+        mended = _rebuild(current, module, edit)
     except (OSError, TypeError, SyntaxError, _ShapeChanged) as error:
-        log.warning("right-to-left line layout left as WeasyPrint has it: %s", error)
+        log.warning("%s left as WeasyPrint has it: %s", what, error)
         return False
     mended.matbaa_layout = True
-    _state["original"] = original
-    inline.get_next_linebox = mended
+    _state[state_key] = current
+    if assign is None:
+        setattr(module, name, mended)
+    else:
+        assign(mended)
     return True
 
 
@@ -158,18 +168,9 @@ def _page_classes(style_for):
 def _install_word_check():
     from weasyprint.text import line_break
 
-    if getattr(line_break.split_first_line, "matbaa_layout", False):
-        return True
-    original = line_break.split_first_line
-    try:
-        mended = _mend_split(original, line_break)
-    except (OSError, TypeError, SyntaxError, _ShapeChanged) as error:
-        log.warning("next-word retry left as WeasyPrint has it: %s", error)
-        return False
-    mended.matbaa_layout = True
-    _state["split"] = original
-    _set_split_first_line(mended)
-    return True
+    line_break.__dict__["_matbaa_next_word_may_fit"] = next_word_may_fit
+    return _install_rebuilt(line_break, "split_first_line", _add_word_check, "split",
+                            "next-word retry", assign=_set_split_first_line)
 
 
 def _set_split_first_line(function):
@@ -187,23 +188,13 @@ _WORD_CHECK = ("_matbaa_next_word_may_fit(layout, first_line_width, max_width, "
                "first_line_text, next_word)")
 
 
-def _mend_split(function, module):
-    lines, first_line = inspect.getsourcelines(function)
-    tree = ast.parse(textwrap.dedent("".join(lines)))
-    ast.increment_lineno(tree, first_line - 1)
+def _add_word_check(tree):
     tests = [node for node in ast.walk(tree)
              if isinstance(node, ast.If) and ast.unparse(node.test) == _RETRY_TEST]
     if len(tests) != 1:
-        raise _ShapeChanged(f"expected one next-word retry in {function.__name__}, "
-                            f"found {len(tests)}")
+        raise _ShapeChanged(f"expected one next-word retry, found {len(tests)}")
     check = ast.parse(_WORD_CHECK, mode="eval").body
     tests[0].test = ast.BoolOp(op=ast.And(), values=[tests[0].test, check])
-    ast.fix_missing_locations(tree)
-    module.__dict__["_matbaa_next_word_may_fit"] = next_word_may_fit
-    namespace = {}
-    exec(compile(tree, inspect.getsourcefile(function), "exec"),  # noqa: S102
-         module.__dict__, namespace)
-    return namespace[function.__name__]
 
 
 def next_word_may_fit(layout, first_line_width, max_width, first_line_text, next_word):
@@ -238,10 +229,22 @@ class _ShapeChanged(Exception):
     pass
 
 
-def _mend(function, module):
+def _rebuild(function, module, edit):
+    """``function`` compiled again from its own source after ``edit(tree)`` changed
+    its syntax tree (raising _ShapeChanged when the source is not as expected), in
+    its module's namespace."""
     lines, first_line = inspect.getsourcelines(function)
     tree = ast.parse(textwrap.dedent("".join(lines)))
     ast.increment_lineno(tree, first_line - 1)
+    edit(tree)
+    ast.fix_missing_locations(tree)
+    namespace = {}
+    exec(compile(tree, inspect.getsourcefile(function), "exec"),  # noqa: S102
+         module.__dict__, namespace)
+    return namespace[function.__name__]
+
+
+def _keep_left_to_right_check(tree):
     replaced = 0
     for node in ast.walk(tree):
         for field in ("body", "orelse"):
@@ -254,12 +257,7 @@ def _mend(function, module):
                     statements[index:index + 1] = statement.body
                     replaced += 1
     if replaced != 1:
-        raise _ShapeChanged(f"expected one direction check in {function.__name__}, "
-                            f"found {replaced}")
-    namespace = {}
-    exec(compile(tree, inspect.getsourcefile(function), "exec"),  # noqa: S102
-         module.__dict__, namespace)
-    return namespace[function.__name__]
+        raise _ShapeChanged(f"expected one direction check, found {replaced}")
 
 
 def _is_direction_check(statement):

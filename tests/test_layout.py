@@ -285,3 +285,44 @@ def test_no_text_asks_for_font_features(renderer, monkeypatch):
                                                          "nova-digital-archive-platform")]
     renderer.edition_pdf("عدد", articles, renderer.default_options())
     assert asked == []
+
+
+
+def not_weasyprint(side):
+    if side == "ltr":
+        condition = 1
+    else:
+        condition = 2
+    return condition
+
+
+def direction_checked(direction):
+    if direction == "ltr":
+        condition = "left to right"
+    else:
+        condition = "right to left"
+    return condition
+
+
+def test_source_not_shaped_as_expected_leaves_weasyprint_alone(caplog, monkeypatch):
+    """Another WeasyPrint release may change the functions rebuilt: the mends then
+    stay out, with a warning, rather than patch the wrong lines."""
+    import sys
+
+    module = sys.modules[__name__]
+    original = module.not_weasyprint
+    monkeypatch.setitem(layout._state, "test", None)
+    for edit in (layout._keep_left_to_right_check, layout._add_word_check):
+        with pytest.raises(layout._ShapeChanged):
+            layout._rebuild(original, module, edit)
+        assert not layout._install_rebuilt(module, "not_weasyprint", edit, "test", "a test")
+        assert module.not_weasyprint is original
+    assert caplog.text.count("a test left as WeasyPrint has it") == 2
+    # Shaped as expected: rebuilt from its source with the left-to-right branch only.
+    checked = module.direction_checked
+    monkeypatch.setattr(module, "direction_checked", checked)
+    assert layout._install_rebuilt(module, "direction_checked",
+                                   layout._keep_left_to_right_check, "test", "a test")
+    assert module.direction_checked is not checked and module.direction_checked.matbaa_layout
+    assert module.direction_checked("rtl") == "left to right"
+    assert layout._state["test"] is checked
