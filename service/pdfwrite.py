@@ -1,9 +1,10 @@
 """Writing the PDF: WeasyPrint's writer, made cheaper in two places; the same pages.
 
 **Streams are deflated at zlib's default level (6), not 9.**  pydyf compresses
-every content stream and embedded font at level 9: 5–7% of a two-page
-article's render, for 0.3% fewer bytes than level 6 (seed article 36,373 →
-36,484 bytes; 33 pages 194,063 → 196,722; measured, bench/RESULTS.md).
+every content stream and embedded font at level 9: ~6% of a two-page article's
+render in a py-spy profile, for 0.3% fewer bytes than level 6 (seed article
+36,373 → 36,484 bytes; 33 pages 194,063 → 196,722).  A/B with the change below:
+3–5% less time (seed, a 10-page article, an edition part).
 
 **A PNG goes into the PDF as it is.**  For a greyscale or RGB PNG WeasyPrint
 decodes the file and encodes it again with Pillow only to take the compressed
@@ -14,8 +15,8 @@ not interlaced.  Anything else (palette, 16-bit, alpha, interlaced) is encoded
 again as before.  For a PNG written by Pillow — our QR codes, every image
 WeasyPrint converted — the bytes are the same; for another encoder's the
 compressed bytes differ and the pixels do not.  Each article's QR code was
-encoded again in every render (a 264-px square: ~1.6 ms; 4% of an edition
-part's time, measured).
+encoded again in every render (the seed's is a 296-px square): 4% of an edition
+part's time in a py-spy profile.
 
 tests/test_pdfwrite.py checks both.
 """
