@@ -39,17 +39,26 @@ lines early.)  Same bytes for all 304 corpus articles (checked once; the tests
 check 60 and the samples); A/B in one process: a 10-page article 1.168 →
 1.132 s, the seed article 0.166 → 0.165 s.
 
-All three are reported in docs/upstream.md; tests/test_layout.py checks the bytes.
+**SVG text with right-to-left letters is laid out as one line.**  WeasyPrint
+70 lays out and draws SVG text letter by letter (each letter may have its own
+position): Arabic came out unjoined, left to right, and read back reversed.
+When a text element has right-to-left letters and no per-letter position,
+rotation, spacing or length, its whole text is taken as one "letter": one line
+shaped by Pango, drawn through the text layer, placed and anchored as
+WeasyPrint places any text.  Other SVG text is left as it was.
+
+All are reported in docs/upstream.md; tests/test_layout.py checks them.
 """
 
 import ast
 import inspect
 import logging
 import textwrap
+import unicodedata
 
 log = logging.getLogger(__name__)
 
-_state = {"original": None, "page styles": None, "split": None}
+_state = {"original": None, "page styles": None, "split": None, "svg text": None}
 # A word on the draft's second line whose glyphs overflow the first line's room by
 # more than this (CSS px) is not tried on the first line.
 SPARE_PX = 1.0
@@ -57,7 +66,8 @@ SPARE_PX = 1.0
 
 def install():
     """Put the mends in place (idempotent). True if all are in place."""
-    return _install_lines() & _install_page_styles() & _install_word_check()
+    return (_install_lines() & _install_page_styles() & _install_word_check()
+            & _install_svg_text())
 
 
 def uninstall():
@@ -74,15 +84,21 @@ def uninstall():
     if _state["split"] is not None:
         _set_split_first_line(_state["split"])
         _state["split"] = None
+    if _state["svg text"] is not None:
+        _set_svg_text(_state["svg text"])
+        _state["svg text"] = None
 
 
 def installed():
     from weasyprint.layout import inline
     from weasyprint.layout import page
 
+    from weasyprint import svg
+
     return bool(getattr(inline.get_next_linebox, "matbaa_layout", False)
                 and getattr(page.set_page_type_computed_styles, "matbaa_layout", False)
-                and getattr(inline.split_first_line, "matbaa_layout", False))
+                and getattr(inline.split_first_line, "matbaa_layout", False)
+                and getattr(svg.text, "matbaa_layout", False))
 
 
 def _install_lines():
@@ -223,6 +239,64 @@ def next_word_may_fit(layout, first_line_width, max_width, first_line_text, next
                     width += glyphs.glyphs[index].geometry.width
         run = run.next
     return first_line_width + width * FROM_UNITS <= max_width + SPARE_PX
+
+
+def _install_svg_text():
+    import importlib
+
+    from weasyprint import svg
+
+    if getattr(svg.text, "matbaa_layout", False):
+        return True
+    # The module, not the function the package exports under the same name.
+    text_module = importlib.import_module("weasyprint.svg.text")
+    text_module.__dict__["_matbaa_letters"] = svg_letters
+    return _install_rebuilt(text_module, "text", _letters_from_node, "svg text",
+                            "SVG text letter by letter", assign=_set_svg_text)
+
+
+def _set_svg_text(function):
+    # The svg package keeps the function twice: in its tag table, and as the name
+    # it compares tags' functions with (to anchor text).
+    from weasyprint import svg
+
+    for tag, drawn_by in list(svg.TAGS.items()):
+        if drawn_by is svg.text:
+            svg.TAGS[tag] = function
+    svg.text = function
+
+
+def _letters_from_node(tree):
+    """``for char in node.text`` (where the letters are listed) → ``in _matbaa_letters(node)``."""
+    loops = [generator for node in ast.walk(tree) if isinstance(node, ast.ListComp)
+             for generator in node.generators
+             if ast.unparse(generator.iter) == "node.text"
+             and ast.unparse(generator.target) == "char"]
+    if len(loops) != 1:
+        raise _ShapeChanged(f"expected one loop over the letters, found {len(loops)}")
+    loops[0].iter = ast.parse("_matbaa_letters(node)", mode="eval").body
+
+
+# Per-letter SVG attributes: with more than one value, letters are placed one by one.
+_LETTER_LISTS = ("x", "y", "dx", "dy", "rotate")
+
+
+def svg_letters(node):
+    """The "letters" WeasyPrint places one by one for an SVG text node: its whole text
+    as one when it has right-to-left letters and nothing placed letter by letter."""
+    from weasyprint.svg.utils import normalize
+
+    text = node.text
+    if not any(unicodedata.bidirectional(char) in ("R", "AL") for char in text):
+        return text
+    attributes = node.attrib
+    if any(len(normalize(attributes[name]).split()) > 1
+           for name in _LETTER_LISTS if name in attributes):
+        return text
+    if "textLength" in attributes or normalize(
+            attributes.get("letter-spacing", "0")).strip() not in ("0", "normal", ""):
+        return text
+    return [text]
 
 
 class _ShapeChanged(Exception):

@@ -326,3 +326,64 @@ def test_source_not_shaped_as_expected_leaves_weasyprint_alone(caplog, monkeypat
     assert module.direction_checked is not checked and module.direction_checked.matbaa_layout
     assert module.direction_checked("rtl") == "left to right"
     assert layout._state["test"] is checked
+
+
+def svg_article(text, anchor='text-anchor="start" direction="rtl"', x=290):
+    from urllib.parse import quote
+
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 300 60" width="300" '
+           f'height="60"><text x="{x}" y="40" font-size="24" font-family="Matbaa Naskh" '
+           f'{anchor}>{text}</text></svg>')
+    return parse_article({
+        "id": "svg-text", "title": "عنوان", "body_html":
+        f'<p><img src="data:image/svg+xml;charset=utf-8,{quote(svg)}" alt="شعار"></p>'})
+
+
+def ink_width(pdf, tmp_path, name):
+    """Width in pixels (100 dpi) of what is printed below the article's title."""
+    import subprocess
+
+    from PIL import Image, ImageOps
+
+    path = tmp_path / f"{name}.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "100", "-gray", "-f", "1", "-l", "1", str(path),
+                    str(tmp_path / name)], check=True)
+    (image,) = tmp_path.glob(f"{name}*.pgm")
+    page = Image.open(image)
+    box = ImageOps.invert(page.crop((0, 200, page.width, 1000))).point(
+        lambda v: 255 if v > 60 else 0).getbbox()
+    return box[2] - box[0]
+
+
+def test_arabic_svg_text_is_one_joined_line(renderer, tmp_path):
+    """Arabic in an SVG image: shaped as one line (joined, in order, digits in place),
+    read back as written — WeasyPrint drew it letter by letter, left to right."""
+    import re
+
+    from .conftest import pdftotext
+
+    def read(pdf):      # without the direction marks pdftotext adds
+        return re.sub("[\u200e\u200f\u202a-\u202e]", "", pdftotext(pdf, tmp_path))
+
+    text = "مطبعة الأخبار 2024"
+    pdf = renderer.pdf(svg_article(text)).pdf
+    assert text in read(pdf)
+    # Joined letters take less room than the same letters each in its isolated form,
+    # as WeasyPrint drew them one by one.
+    with weasyprint_as_it_is():
+        letters = renderer.pdf(svg_article(text)).pdf
+    assert text not in read(letters)
+    ours, theirs = ink_width(pdf, tmp_path, "svg"), ink_width(letters, tmp_path, "letters")
+    assert ours < theirs * 0.9, (ours, theirs)
+
+
+@pytest.mark.parametrize("text, attributes", [
+    ("Matbaa 2024", 'text-anchor="end"'),                       # no right-to-left letter
+    ("مطبعة", 'text-anchor="end" letter-spacing="2"'),          # spaced letter by letter
+    ("مطبعة", 'text-anchor="end" dx="0 1 2 3 4"'),              # placed letter by letter
+])
+def test_other_svg_text_is_left_as_weasyprint_draws_it(renderer, text, attributes):
+    mended = renderer.pdf(svg_article(text, attributes)).pdf
+    with weasyprint_as_it_is():
+        assert renderer.pdf(svg_article(text, attributes)).pdf == mended
