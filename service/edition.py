@@ -789,6 +789,25 @@ def overlay_count(store, job_id):
     return 0 if plan is None else len(plan[3])
 
 
+def stalled_after_parts(store, job_id):
+    """Whether the page-number stage may never have been enqueued: the job was claimed
+    after its parts, and its assembly is not enqueued yet.  For a redelivered part
+    task, whose process may have been lost between the claim and the enqueue."""
+    job = Jobs(store).get(job_id)
+    return job is not None and job["status"] == "assembling" and job["assembly_queued"] is None
+
+
+def stalled_after_overlays(store, job_id):
+    """Whether every page-number share is kept and the job not yet assembled: for a
+    redelivered page-number task, as above (assembling again is harmless)."""
+    jobs = Jobs(store)
+    job = jobs.get(job_id)
+    if job is None or job["status"] != "assembling":
+        return False
+    plan = overlay_plan(jobs, job_id)
+    return plan is not None and len(jobs.overlays(job_id)) == len(plan[3])
+
+
 def make_overlay(settings, store, renderer, job_id, share):
     """Make one share of the page-number pages; True for the one task that saved
     the last share and so enqueues the assembly."""

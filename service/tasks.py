@@ -53,11 +53,16 @@ def make_celery(settings):
 
     @app.task(name="matbaa.edition.part", bind=True)
     def part_task(task, job_id, part):
-        from .edition import fail_job, overlay_count, run_part
+        from .edition import fail_job, overlay_count, run_part, stalled_after_parts
 
         store = _store(settings)
         try:
             last = run_part(settings, store, _renderer(settings), job_id, part)
+            if not last and _redelivered(task) and stalled_after_parts(store, job_id):
+                # This task may have claimed the job and been lost before handing on.
+                log.warning("edition %s: page numbers enqueued again after a redelivered "
+                            "part", job_id)
+                last = True
             # The page-number pages in shares, on whichever processes are free; without
             # a front made beside the parts, the assembly makes everything itself.
             shares = overlay_count(store, job_id) if last else 0
@@ -73,11 +78,15 @@ def make_celery(settings):
 
     @app.task(name="matbaa.edition.overlay", bind=True)
     def overlay_task(task, job_id, share):
-        from .edition import fail_job, make_overlay
+        from .edition import fail_job, make_overlay, stalled_after_overlays
 
         store = _store(settings)
         try:
             last = make_overlay(settings, store, _renderer(settings), job_id, share)
+            if not last and _redelivered(task) and stalled_after_overlays(store, job_id):
+                log.warning("edition %s: assembly enqueued again after a redelivered "
+                            "page-number task", job_id)
+                last = True
         except Exception as exc:
             log.exception("edition %s page numbers %s failed", job_id, share)
             fail_job(store, job_id, exc)
@@ -98,6 +107,12 @@ def make_celery(settings):
 
     app.matbaa_start = start
     return app
+
+
+def _redelivered(task):
+    """Whether the broker handed this task out before (its worker process was lost, or
+    its machine did not acknowledge it in time)."""
+    return bool((task.request.delivery_info or {}).get("redelivered"))
 
 
 # The broker may be away for a while (restarted): keep trying to hand on the next

@@ -285,7 +285,8 @@ def test_job_page_numbers_made_in_shares_then_assembled(loaded_store, renderer, 
     the same edition as one assembled from scratch."""
     from service import edition
     from service.edition import (assemble, assemble_job, footer_shares, make_front,
-                                 make_overlay, overlay_count, plan_job, run_part)
+                                 make_overlay, overlay_count, plan_job, run_part,
+                                 stalled_after_overlays, stalled_after_parts)
 
     monkeypatch.setattr(edition, "FOOTER_SHARE_PAGES", 3)       # a few pages each
     settings = settings.replace(edition_part_articles=1)
@@ -297,11 +298,19 @@ def test_job_page_numbers_made_in_shares_then_assembled(loaded_store, renderer, 
     last = [run_part(settings, loaded_store, renderer, job_id, part) for part in parts]
     assert last == [False, False, True]
     assert jobs.get(job_id)["status"] == "assembling"
+    # Had the last part's process been lost before it handed on, its redelivered task
+    # would hand on again; no share is kept, so the assembly is not due.
+    assert stalled_after_parts(loaded_store, job_id)
+    assert not stalled_after_overlays(loaded_store, job_id)
     shares = overlay_count(loaded_store, job_id)
     assert shares >= 3           # the contents' numbers, the footers in two shares or more
     enqueues = [make_overlay(settings, loaded_store, renderer, job_id, share)
                 for share in reversed(range(shares))]
     assert enqueues == [False] * (shares - 1) + [True]
+    # The assembly is enqueued: the page numbers are not due again, the assembly is
+    # (for a redelivered page-number task: assembling twice is harmless).
+    assert not stalled_after_parts(loaded_store, job_id)
+    assert stalled_after_overlays(loaded_store, job_id)
     # Made again (a redelivered task): kept once, and no second assembly.
     assert not make_overlay(settings, loaded_store, renderer, job_id, 1)
     assert len(jobs.overlays(job_id)) == shares
@@ -329,6 +338,9 @@ def test_job_page_numbers_made_in_shares_then_assembled(loaded_store, renderer, 
     assert same_pages(pdf, renderer.edition_pdf("عدد", articles, options), tmp_path)
     check_edition(pdf, articles, tmp_path)
     assert jobs.overlays(job_id) == []                  # kept only until assembled
+    assert not stalled_after_overlays(loaded_store, job_id)
+    assemble_job(settings, loaded_store, renderer, job_id)    # again: nothing changes
+    assert jobs.result(job_id) == pdf and jobs.get(job_id)["status"] == "done"
 
 
 def test_archival_edition_is_pdfa_repeatable_with_sources(loaded_store, renderer):
