@@ -42,7 +42,7 @@ check 60 and the samples); A/B in one process: a 10-page article 1.168 →
 **SVG text with right-to-left letters is laid out as one line.**  WeasyPrint
 70 lays out and draws SVG text letter by letter (each letter may have its own
 position): Arabic came out unjoined, left to right, and read back reversed.
-When a text element has right-to-left letters and no per-letter position,
+When a text element has right-to-left letters and no per-letter position, no
 rotation, spacing or length, its whole text is taken as one "letter": one line
 shaped by Pango, drawn through the text layer, placed and anchored as
 WeasyPrint places any text.  Other SVG text is left as it was.
@@ -278,7 +278,7 @@ def _letters_from_node(tree):
 
 
 # Per-letter SVG attributes: with more than one value, letters are placed one by one.
-_LETTER_LISTS = ("x", "y", "dx", "dy", "rotate")
+_LETTER_LISTS = ("x", "y", "dx", "dy")
 
 
 def svg_letters(node):
@@ -293,7 +293,8 @@ def svg_letters(node):
     if any(len(normalize(attributes[name]).split()) > 1
            for name in _LETTER_LISTS if name in attributes):
         return text
-    if "textLength" in attributes or normalize(
+    # rotate turns each glyph about its own origin, even with one value.
+    if "rotate" in attributes or "textLength" in attributes or normalize(
             attributes.get("letter-spacing", "0")).strip() not in ("0", "normal", ""):
         return text
     return [text]

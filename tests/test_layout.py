@@ -401,6 +401,7 @@ def test_arabic_svg_text_is_one_joined_line(renderer, tmp_path):
     ("Matbaa 2024", 'text-anchor="end"'),                       # no right-to-left letter
     ("مطبعة", 'text-anchor="end" letter-spacing="2"'),          # spaced letter by letter
     ("مطبعة", 'text-anchor="end" dx="0 1 2 3 4"'),              # placed letter by letter
+    ("مطبعة", 'text-anchor="end" rotate="10"'),                 # each letter turned
 ])
 def test_other_svg_text_is_left_as_weasyprint_draws_it(renderer, text, attributes):
     mended = renderer.pdf(svg_article(text, attributes)).pdf
