@@ -53,45 +53,29 @@ def make_celery(settings):
 
     @app.task(name="matbaa.edition.part", bind=True)
     def part_task(task, job_id, part):
-        from .edition import fail_job, overlay_count, run_part, stalled_after_parts
+        from .edition import overlay_count, run_part, stalled_after_parts
 
         store = _store(settings)
-        try:
-            last = run_part(settings, store, _renderer(settings), job_id, part)
-            if not last and _redelivered(task) and stalled_after_parts(store, job_id):
-                # This task may have claimed the job and been lost before handing on.
-                log.warning("edition %s: page numbers enqueued again after a redelivered "
-                            "part", job_id)
-                last = True
-            # The page-number pages in shares, on whichever processes are free; without
-            # a front made beside the parts, the assembly makes everything itself.
-            shares = overlay_count(store, job_id) if last else 0
-        except Exception as exc:
-            log.exception("edition %s part %s failed", job_id, part)
-            fail_job(store, job_id, exc)
+        # The page-number pages in shares, on whichever processes are free; without a
+        # front made beside the parts (no share), the assembly makes everything itself.
+        shares = _step(task, store, job_id, f"part {part}",
+                       lambda: run_part(settings, store, _renderer(settings), job_id, part),
+                       stalled_after_parts, lambda: overlay_count(store, job_id))
+        if shares is None:
             return
-        if last:
-            for share in range(shares):
-                _enqueue(overlay_task, job_id, share)
-            if not shares:
-                _enqueue(assemble_task, job_id)
+        for share in range(shares):
+            _enqueue(overlay_task, job_id, share)
+        if not shares:
+            _enqueue(assemble_task, job_id)
 
     @app.task(name="matbaa.edition.overlay", bind=True)
     def overlay_task(task, job_id, share):
-        from .edition import fail_job, make_overlay, stalled_after_overlays
+        from .edition import make_overlay, stalled_after_overlays
 
         store = _store(settings)
-        try:
-            last = make_overlay(settings, store, _renderer(settings), job_id, share)
-            if not last and _redelivered(task) and stalled_after_overlays(store, job_id):
-                log.warning("edition %s: assembly enqueued again after a redelivered "
-                            "page-number task", job_id)
-                last = True
-        except Exception as exc:
-            log.exception("edition %s page numbers %s failed", job_id, share)
-            fail_job(store, job_id, exc)
-            return
-        if last:
+        if _step(task, store, job_id, f"page numbers {share}",
+                 lambda: make_overlay(settings, store, _renderer(settings), job_id, share),
+                 stalled_after_overlays, lambda: True):
             _enqueue(assemble_task, job_id)
 
     @app.task(name="matbaa.edition.assemble", bind=True)
@@ -107,6 +91,29 @@ def make_celery(settings):
 
     app.matbaa_start = start
     return app
+
+
+def _step(task, store, job_id, what, run, stalled, then):
+    """Run one step of an edition job (``run()``: True when this task is the one to
+    hand on to the next stage) and return ``then()`` if it hands on, else None.
+
+    A redelivered task also hands on when ``stalled(store, job_id)``: its process may
+    have been lost between claiming the next stage and enqueueing it, and the next
+    stages are idempotent.  A failure fails the job, with its error.
+    """
+    from .edition import fail_job
+
+    try:
+        if not run():
+            if not (_redelivered(task) and stalled(store, job_id)):
+                return None
+            log.warning("edition %s: %s redelivered; its next stage enqueued again",
+                        job_id, what)
+        return then()
+    except Exception as exc:
+        log.exception("edition %s %s failed", job_id, what)
+        fail_job(store, job_id, exc)
+        return None
 
 
 def _redelivered(task):
