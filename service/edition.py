@@ -16,6 +16,7 @@ import weakref
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import (DateTime, Integer, LargeBinary, String, Text, inspect, select, text,
                         update)
@@ -330,6 +331,9 @@ class Jobs:
         with self.store._session() as session:
             session.merge(JobOverlayRow(job_id=job_id, share=share, pdf=pdf))
             session.commit()
+        return self.overlay_count(job_id)
+
+    def overlay_count(self, job_id):
         with self.store._session() as session:
             return session.query(JobOverlayRow).filter_by(job_id=job_id).count()
 
@@ -360,13 +364,19 @@ class Jobs:
             row.front_pages, row.updated_at = front["pages"], _now()
             session.commit()
 
-    def front(self, job_id):
+    def front(self, job_id, pdf=True):
+        """The kept front, or None; ``pdf=False``: only where its numbers go."""
+        columns = [JobFrontRow.pages, JobFrontRow.contents_page, JobFrontRow.rooms]
         with self.store._session() as session:
-            row = session.get(JobFrontRow, job_id)
+            row = session.execute(select(*columns, *([JobFrontRow.pdf] if pdf else []))
+                                  .where(JobFrontRow.job_id == job_id)).first()
             if row is None:
                 return None
-            return {"pdf": row.pdf, "pages": row.pages, "contents_page": row.contents_page,
-                    "rooms": {int(k): v for k, v in json.loads(row.rooms).items()}}
+            front = {"pages": row.pages, "contents_page": row.contents_page,
+                     "rooms": {int(k): v for k, v in json.loads(row.rooms).items()}}
+            if pdf:
+                front["pdf"] = row.pdf
+            return front
 
     def claim(self, job_id, from_status, to_status):
         """Move a job from one status to another, once: True for the one caller that did."""
@@ -766,27 +776,33 @@ def make_front(settings, store, renderer, job_id):
                                                    spec.render_options(settings)))
 
 
-def overlay_plan(jobs, job_id):
-    """The page-number pages a job's overlay tasks make (``overlay_shares``), or None
-    when its front was not made beside the parts (the assembly then makes it, and
-    them, itself)."""
-    front = jobs.front(job_id)
+class OverlayPlan(NamedTuple):
+    """A job's page-number pages, made by its overlay tasks: ``shares[0]`` is None (the
+    contents' numbers, ``placed``), the others runs of footer pages."""
+
+    front_pages: int
+    total: int
+    placed: dict
+    shares: list
+
+
+def overlay_plan(jobs, job_id, front=None):
+    """The page-number pages a job's overlay tasks make, or None when its front was
+    not made beside the parts (the assembly then makes it, and them, itself).
+    ``front``: the job's front, when the caller has it already."""
+    front = front or jobs.front(job_id, pdf=False)
     if front is None:
         return None
     total, _numbers, placed, first_footer = placement(front, jobs.part_layout(job_id))
-    return front, total, placed, overlay_shares(total, first_footer)
-
-
-def overlay_shares(total, first_footer):
-    """Share 0: the contents' numbers; then the footers, in runs of pages."""
-    return [None, *footer_shares(first_footer, total, OVERLAY_FOOTER_SHARES)]
+    return OverlayPlan(front["pages"], total, placed,
+                       [None, *footer_shares(first_footer, total, OVERLAY_FOOTER_SHARES)])
 
 
 def overlay_count(store, job_id):
     """How many overlay tasks to enqueue once the last part is laid out (0: none,
     enqueue the assembly)."""
     plan = overlay_plan(Jobs(store), job_id)
-    return 0 if plan is None else len(plan[3])
+    return 0 if plan is None else len(plan.shares)
 
 
 def stalled_after_parts(store, job_id):
@@ -805,7 +821,7 @@ def stalled_after_overlays(store, job_id):
     if job is None or job["status"] != "assembling":
         return False
     plan = overlay_plan(jobs, job_id)
-    return plan is not None and len(jobs.overlays(job_id)) == len(plan[3])
+    return plan is not None and jobs.overlay_count(job_id) == len(plan.shares)
 
 
 def make_overlay(settings, store, renderer, job_id, share):
@@ -813,15 +829,16 @@ def make_overlay(settings, store, renderer, job_id, share):
     the last share and so enqueues the assembly."""
     jobs = Jobs(store)
     job = jobs.get(job_id)
-    if job is None or job["status"] != "assembling":
+    plan = overlay_plan(jobs, job_id) if job and job["status"] == "assembling" else None
+    if plan is None:         # done (its front gone with its parts) or removed meanwhile
         return False
-    front, total, placed, shares = overlay_plan(jobs, job_id)
     options = EditionSpec.from_stored(job["spec"]).render_options(settings)
-    if shares[share] is None:
-        pdf = renderer.edition_numbers(options, front["pages"], placed)
+    if plan.shares[share] is None:
+        pdf = renderer.edition_numbers(options, plan.front_pages, plan.placed)
     else:
-        pdf = renderer.edition_footers(options, total, *shares[share])
-    return jobs.save_overlay(job_id, share, pdf) == len(shares) and jobs.claim_assembly(job_id)
+        pdf = renderer.edition_footers(options, plan.total, *plan.shares[share])
+    return (jobs.save_overlay(job_id, share, pdf) == len(plan.shares)
+            and jobs.claim_assembly(job_id))
 
 
 def assemble_job(settings, store, renderer, job_id):
@@ -836,9 +853,8 @@ def assemble_job(settings, store, renderer, job_id):
     # its page numbers too: time, not correctness.
     front, overlays = jobs.front(job_id), None
     if front is not None:
-        plan = overlay_plan(jobs, job_id)
         made = jobs.overlays(job_id)
-        overlays = made if len(made) == len(plan[3]) else None
+        overlays = made if len(made) == len(overlay_plan(jobs, job_id, front).shares) else None
     pdf = assemble(renderer, spec.title, articles, spec.render_options(settings),
                    jobs.parts(job_id), front=front, overlays=overlays)
     jobs.save_result(job_id, pdf, _page_count(pdf))

@@ -148,7 +148,6 @@ def test_edition_on_workers_visible_from_any_web_process(web, tmp_path, corpus_i
         assert job["front_pages"] == first_article >= 2, (job["front_pages"], first_article)
         # The page-number pages were made by tasks of their own (the contents' numbers
         # and the footers), not in the assembly.
-        worker.log.flush()
         log = Path(worker.log.name).read_text(encoding="utf-8", errors="replace")
         assert log.count("matbaa.edition.overlay[") and re.search(
             r"Task matbaa\.edition\.overlay\[[^]]+\] succeeded", log), log[-2000:]
