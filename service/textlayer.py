@@ -81,6 +81,17 @@ def install(font_set):
     twins_by_file = dict(font_set.mark_twins)
 
     def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
+        layout = textbox.pango_layout
+        if "layout" not in layout.__dict__:
+            # draw_text left it unset: drawn from the glyphs kept from its layout.
+            runs = []
+            marks = map_first_line(stream, textbox, twins_by_file, True, runs,
+                                   kept=layout.matbaa_line)
+            if marks is not None and runs:
+                show_line(stream, textbox, matrix, runs)
+                draw_marks(stream, marks, matrix)
+                return []
+            layout.matbaa_set_up(textbox.style)     # WeasyPrint draws this one
         marks, runs = [], None
         if textbox.text.strip():
             # Ellipsis lays the line out again inside WeasyPrint, undoing our
@@ -100,6 +111,7 @@ def install(font_set):
     draw_first_line.matbaa_text_layer = True
     draw_first_line.mark_twins = twins_by_file
     draw_text_module.draw_first_line = draw_first_line
+    _install_kept_lines(draw_text_module)
 
 
 class _RaisedGlyphsHidden:
@@ -134,7 +146,7 @@ def _begin_hidden(stream):
     stream.begin_marked_content("Span", pydyf.Dictionary({"ActualText": pydyf.String("")}))
 
 
-def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None):
+def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, kept=None):
     """Set the ToUnicode text of every glyph on the first line of ``textbox``.
 
     Marks are swapped, in Pango's glyph string, for their invisible twins on
@@ -147,25 +159,22 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None):
     WeasyPrint's own drawing (a bitmap or colour font, a glyph no font has, a
     glyph off the baseline).
     """
-    from weasyprint.text.ffi import ffi, pango
+    from weasyprint.text.ffi import pango
 
-    # WeasyPrint sets this before drawing; setting it first keeps Pango from
-    # laying the line out again, which would undo the swaps below.
-    pango.pango_layout_set_single_paragraph_mode(textbox.pango_layout.layout, True)
-    first_line, _ = textbox.pango_layout.get_first_line()
     utf8 = textbox.pango_layout.text.encode()
+    if kept is None:
+        source = _pango_runs(textbox.pango_layout)
+    else:
+        source = kept.runs_for(textbox.pango_layout, utf8)
+        if source is None:
+            return None
     marks = []
     pen = 0
     # The fonts of this line, by Pango font: a justified line is a run per word and
     # per space, mostly in one or two fonts, and WeasyPrint's add_font describes the
     # Pango font again at each call (a fifth of this function's time, measured).
     fonts = {}
-    run = first_line.runs[0] if first_line.runs != ffi.NULL else ffi.NULL
-    while run != ffi.NULL:
-        glyph_item = run.data
-        run = run.next
-        item = glyph_item.item
-        pango_font = item.analysis.font
+    for pango_font, fields, clusters, (offset, length, level), glyph_string in source:
         known = fonts.get(pango_font)
         if known is None:
             font, font_size = stream.add_font(pango_font)
@@ -173,21 +182,14 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None):
                 font, font_size, _twins_of(font, twins_by_file) if swap_marks else {},
                 _Settled.of(font))
         font, font_size, twins, settled = known
-        glyph_string = glyph_item.glyphs
-        count = glyph_string.num_glyphs
+        count = len(fields) // 5
         if font.bitmap:
-            pen += sum(glyph_string.glyphs[i].geometry.width for i in range(count))
+            pen += sum(fields[1::5])
             if runs is not None:
                 runs.clear()
                 runs = None
             continue
-        # One copy of the C arrays into Python lists: far cheaper than
-        # indexing cdata glyph by glyph (this runs for every line drawn).
-        # A PangoGlyphInfo is five 32-bit fields: glyph, width, x offset,
-        # y offset, attributes (install() checks the size).
-        fields = memoryview(
-            ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO)).cast("i").tolist()
-        rtl = bool(item.analysis.level % 2)
+        rtl = bool(level % 2)
         # A glyph has one text in the whole PDF (the font's ToUnicode map), so a
         # run whose glyphs all have theirs already, and holds no mark to swap,
         # has nothing left to do: after the first lines of a document that is
@@ -200,7 +202,7 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None):
                 runs.clear()
                 runs = None
             else:
-                entry = [pango_font, font, font_size, fields, item, None]
+                entry = [pango_font, font, font_size, fields, (offset, length, level), None]
                 runs.append(entry)
         if settled.done[rtl].issuperset(glyph_ids) and twins.keys().isdisjoint(glyph_ids):
             pen += sum(fields[1::5])
@@ -208,11 +210,11 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None):
                 runs.clear()
                 runs = None
             continue
-        clusters = ffi.unpack(glyph_string.log_clusters, count)
+        clusters = clusters()
         if entry is not None:
             entry[5] = clusters
         starts = sorted(set(clusters))
-        ends = dict(zip(starts, starts[1:] + [item.length]))
+        ends = dict(zip(starts, starts[1:] + [length]))
         groups = {}
         for i, cluster in enumerate(clusters):
             glyph, width = fields[5 * i] & 0xFFFFFFFF, fields[5 * i + 1]
@@ -224,9 +226,10 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None):
                                   fields[5 * i + 2], fields[5 * i + 3]))
                     # On the pen position, unshifted: an invisible glyph needs
                     # no offset, and shifts make pdf.js cut the line in pieces.
-                    info = glyph_string.glyphs[i]
-                    info.glyph = twin
-                    info.geometry.x_offset = info.geometry.y_offset = 0
+                    if glyph_string is not None:    # for WeasyPrint's own drawing
+                        info = glyph_string.glyphs[i]
+                        info.glyph = twin
+                        info.geometry.x_offset = info.geometry.y_offset = 0
                     fields[5 * i], fields[5 * i + 2], fields[5 * i + 3] = twin, 0, 0
             pen += width
         if runs is not None and any(fields[3::5]):      # off the baseline, not a mark
@@ -234,7 +237,7 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None):
             runs = None
         to_unicode = font.to_unicode
         for start, glyphs in groups.items():
-            text = utf8[item.offset + start:item.offset + ends[start]].decode()
+            text = utf8[offset + start:offset + ends[start]].decode()
             for glyph, chars in assign(tuple(glyphs), text, rtl):
                 glyph = twins.get(glyph, glyph)
                 to_unicode[glyph] = chars
@@ -244,6 +247,34 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None):
         # skips a glyph whose text ends with a format character.
         font.to_unicode[glyph] = WORD_JOINER
     return marks
+
+
+
+def _pango_runs(layout):
+    """The runs of ``layout``'s first line as Pango has them now: (Pango font, glyph
+    fields, clusters (a function), (offset, length, bidi level), glyph string)."""
+    from weasyprint.text.ffi import ffi, pango
+
+    # WeasyPrint sets this before drawing; setting it first keeps Pango from
+    # laying the line out again, which would undo the swaps map_first_line makes.
+    pango.pango_layout_set_single_paragraph_mode(layout.layout, True)
+    first_line, _ = layout.get_first_line()
+    run = first_line.runs[0] if first_line.runs != ffi.NULL else ffi.NULL
+    while run != ffi.NULL:
+        glyph_item = run.data
+        run = run.next
+        item = glyph_item.item
+        glyph_string = glyph_item.glyphs
+        count = glyph_string.num_glyphs
+        # One copy of the C arrays into Python lists: far cheaper than
+        # indexing cdata glyph by glyph (this runs for every line drawn).
+        # A PangoGlyphInfo is five 32-bit fields: glyph, width, x offset,
+        # y offset, attributes (install() checks the size).
+        fields = memoryview(
+            ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO)).cast("i").tolist()
+        yield (item.analysis.font, fields,
+               functools.partial(ffi.unpack, glyph_string.log_clusters, count),
+               (item.offset, item.length, item.analysis.level), glyph_string)
 
 
 
@@ -263,7 +294,7 @@ def show_line(stream, textbox, matrix, runs):
     stream.set_text_matrix(*matrix.values)
     previous_pango_font = None
     string = ""
-    for pango_font, font, font_size, fields, item, clusters in runs:
+    for pango_font, font, font_size, fields, (start, length, level), clusters in runs:
         if pango_font != previous_pango_font:
             previous_pango_font = pango_font
             if string:
@@ -285,11 +316,11 @@ def show_line(stream, textbox, matrix, runs):
                 if utf8 is None:
                     utf8 = textbox.pango_layout.text.encode()
                 t1 = clusters[i]
-                if item.analysis.level % 2:
-                    t2 = item.length if i == 0 else clusters[i - 1]
+                if level % 2:
+                    t2 = length if i == 0 else clusters[i - 1]
                 else:
-                    t2 = item.length if i == count - 1 else clusters[i + 1]
-                to_unicode[glyph_id] = utf8[item.offset + t1:item.offset + t2].decode()
+                    t2 = length if i == count - 1 else clusters[i + 1]
+                to_unicode[glyph_id] = utf8[start + t1:start + t2].decode()
             offset = x_offset / font_size
             if offset:
                 parts.append(f">{-offset}<")
@@ -428,3 +459,226 @@ def assign(glyphs, text, rtl):
     base_text = "".join(bases)
     return [(base_glyphs[0], base_text[::-1] if rtl else base_text)] + list(
         zip(mark_glyphs, marks))
+
+
+# Lines drawn from their last layout's glyphs.  Tests switch it off to compare bytes.
+KEEP_LINES = True
+# Characters that make Pango start a new paragraph, and tabs: lines holding them
+# are laid out again to be drawn, as WeasyPrint does.
+_NOT_KEPT = frozenset("\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+_SPACES = frozenset(" \u00a0")
+
+
+class KeptLine:
+    """A line's glyphs, copied from the layout WeasyPrint made of it last, before it let
+    go of that layout.
+
+    WeasyPrint lays every line out to find where it ends, drops the Pango layout, and
+    to draw the line sets one up and shapes the line again (``Layout.reactivate``) —
+    the same glyphs, except that a justified line's spaces are wider.  This keeps the
+    glyphs and widens the spaces the way Pango does: a letter-spacing attribute on
+    each space, which Pango turns into that much more advance and half of it as the
+    glyph's offset.  A line this cannot reproduce (a space that shares its cluster,
+    spacing at the line's ends) is laid out again (``runs_for`` returns None).
+    """
+
+    __slots__ = ("text", "runs")
+
+    def __init__(self, layout):
+        from weasyprint.text.ffi import ffi, pango
+
+        self.text = layout.text
+        self.runs = []
+        line = pango.pango_layout_get_line_readonly(layout.layout, 0)
+        run = line.runs[0] if line.runs != ffi.NULL else ffi.NULL
+        while run != ffi.NULL:
+            glyph_item = run.data
+            run = run.next
+            item = glyph_item.item
+            glyph_string = glyph_item.glyphs
+            count = glyph_string.num_glyphs
+            font = item.analysis.font
+            self.runs.append((
+                font, _FontHold(font),
+                ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO)[:],
+                ffi.buffer(glyph_string.log_clusters, count * 4)[:],
+                (item.offset, item.length, item.analysis.level)))
+
+    def runs_for(self, layout, utf8):
+        """The runs as drawing ``layout`` (this line, maybe justified) would shape them."""
+        from weasyprint.text.ffi import TO_UNITS
+
+        spacing = layout.justification_spacing
+        if spacing:
+            # As WeasyPrint's Layout.set_text(justify=True) with no word or letter
+            # spacing of its own (draw_text only defers such lines).
+            spacing = int(spacing * TO_UNITS)
+            left = spacing // 2 if spacing >= 0 else -(-spacing // 2)
+            if not spacing & 1023:       # Pango rounds a whole-unit spacing's half
+                left = (left + 512) & ~1023
+            spaces = {index: char for index, char in _byte_indexes(self.text)
+                      if char in _SPACES}
+        runs, widened = [], 0
+        for font, _hold, glyphs, clusters, place in self.runs:
+            fields = memoryview(glyphs).cast("i").tolist()
+            cluster_list = memoryview(clusters).cast("i").tolist()
+            cut = []                    # indexes of the widened spaces' glyphs
+            if spacing and spaces:
+                offset, length, level = place
+                starts = sorted(set(cluster_list))
+                ends = dict(zip(starts, starts[1:] + [length]))
+                for i, cluster in enumerate(cluster_list):
+                    char = spaces.get(offset + cluster)
+                    if char is None:
+                        continue
+                    # Pango shapes each widened space apart, in the font it gives
+                    # a space of its own: not always the run's (a space between
+                    # two Latin words gets the first family's).
+                    if (ends[cluster] - cluster != len(char.encode())
+                            or cluster_list.count(cluster) != 1
+                            or font != _lone_space_font(layout.style, char)):
+                        return None
+                    fields[5 * i + 1] += spacing
+                    fields[5 * i + 2] += left
+                    cut.append(i)
+                widened += len(cut)
+            if not cut:
+                runs.append((font, fields, functools.partial(list, cluster_list), place, None))
+                continue
+            # A run per space and per stretch between spaces, as Pango has them
+            # (where a run ends shows in the drawing: WeasyPrint closes its string).
+            bounds = sorted({0, len(cluster_list)} | set(cut) | {i + 1 for i in cut})
+            for first, last in zip(bounds, bounds[1:]):
+                part = cluster_list[first:last]
+                start = min(part)
+                end = max(ends[cluster] for cluster in part)
+                runs.append((font, fields[5 * first:5 * last],
+                             functools.partial(list, [c - start for c in part]),
+                             (offset + start, end - start, level), None))
+        if spacing and widened != len(spaces):
+            return None
+        return runs
+
+
+def _lone_space_font(style, char):
+    """The Pango font of ``char`` (a space) laid out alone in ``style``."""
+    cache = style.font_config.__dict__.setdefault("matbaa_space_fonts", {})
+    key = (char, style["font_family"], style["font_style"], style["font_stretch"],
+           style["font_weight"], style["font_size"], style["font_variation_settings"],
+           style["lang"], style["font_language_override"])
+    found = cache.get(key)
+    if found is None:
+        from weasyprint.text.line_break import Layout
+
+        layout = Layout(style)
+        layout.set_text(char)
+        line, _ = layout.get_first_line()
+        font = line.runs[0].data.item.analysis.font
+        found = cache[key] = (font, _FontHold(font))
+    return found[0]
+
+
+def _byte_indexes(text):
+    index = 0
+    for char in text:
+        yield index, char
+        index += len(char.encode())
+
+
+class _FontHold:
+    """A reference to a Pango font, kept while a kept line may still draw with it."""
+
+    __slots__ = ("_pointer",)
+    _gobject = None
+
+    def __init__(self, font):
+        cls = type(self)
+        if cls._gobject is None:
+            import cffi
+
+            ffi = cffi.FFI()
+            ffi.cdef("void *g_object_ref (void *object); void g_object_unref (void *object);")
+            cls._ffi, cls._gobject = ffi, ffi.dlopen("libgobject-2.0.so.0")
+        from weasyprint.text.ffi import ffi as weasyprint_ffi
+
+        address = int(weasyprint_ffi.cast("uintptr_t", font))
+        self._pointer = cls._ffi.gc(cls._gobject.g_object_ref(cls._ffi.cast("void *", address)),
+                                    cls._gobject.g_object_unref)
+
+
+def _deferrable(textbox, args):
+    """Whether ``draw_text(stream, textbox, *args)`` may draw from the kept line."""
+    layout = textbox.pango_layout
+    kept = layout.__dict__.get("matbaa_line")
+    if kept is None or kept.text != layout.text or not (KEEP_LINES and FAST_DRAWING):
+        return False
+    if len(args) != 3 or args[1] == "ellipsis" or args[2] != "none":
+        return False
+    style = textbox.style
+    text = kept.text
+    if (style["font_size"] < 1e-6 or style["letter_spacing"] not in ("normal", 0)
+            or style["word_spacing"] != 0 or not text.strip()
+            or not _NOT_KEPT.isdisjoint(text)):
+        return False
+    return not (layout.justification_spacing and (text[0] in _SPACES or text[-1] in _SPACES))
+
+
+def _install_kept_lines(draw_text_module):
+    """Keep each line's glyphs when WeasyPrint drops its layout; draw from them."""
+    from weasyprint import draw as draw_package
+    from weasyprint.layout import inline
+    from weasyprint.text import line_break
+
+    layout_class = line_break.Layout
+    original_metrics = line_break.first_line_metrics
+    original_deactivate = layout_class.deactivate
+    original_reactivate = layout_class.reactivate
+    original_draw_text = draw_text_module.draw_text
+    original_add_word_spacing = inline.add_word_spacing
+
+    def first_line_metrics(first_line, text, layout, *args, **kwargs):
+        # Its last step lets go of the layout, the line's final one.
+        if KEEP_LINES:
+            layout.matbaa_keep = True
+        return original_metrics(first_line, text, layout, *args, **kwargs)
+
+    def deactivate(self):
+        state = self.__dict__
+        if state.pop("matbaa_keep", False):
+            state["matbaa_line"] = KeptLine(self)
+        if "layout" in state:
+            original_deactivate(self)
+        else:                           # drawn from its kept line: never set up again
+            state.pop("style", None)
+
+    def reactivate(self, style):
+        if self.__dict__.pop("matbaa_defer", False):
+            self.style = style
+            return
+        original_reactivate(self, style)
+
+    def draw_text(stream, textbox, *args):
+        if not _deferrable(textbox, args):
+            return original_draw_text(stream, textbox, *args)
+        layout = textbox.pango_layout
+        layout.matbaa_defer = True
+        try:
+            return original_draw_text(stream, textbox, *args)
+        finally:
+            layout.__dict__.pop("matbaa_defer", None)
+
+    def add_word_spacing(context, box, justification_spacing, x_advance):
+        # Justifying gives a text box a new layout of the same text: it keeps the line.
+        before = getattr(box, "pango_layout", None)
+        x_advance = original_add_word_spacing(context, box, justification_spacing, x_advance)
+        after = getattr(box, "pango_layout", None)
+        if after is not before and before is not None and "matbaa_line" in before.__dict__:
+            after.matbaa_line = before.matbaa_line
+        return x_advance
+
+    line_break.first_line_metrics = first_line_metrics
+    layout_class.deactivate = deactivate
+    layout_class.reactivate = reactivate
+    layout_class.matbaa_set_up = original_reactivate
+    draw_text_module.draw_text = draw_package.draw_text = draw_text
+    inline.add_word_spacing = add_word_spacing

@@ -1,3 +1,7 @@
+import collections
+
+import pytest
+
 from service import textlayer
 from service.article import parse_article
 from service.textlayer import LRM, RLM, _Settled, assign
@@ -111,3 +115,85 @@ def test_lines_drawn_from_the_fields_read_give_weasyprints_bytes(renderer, monke
     monkeypatch.setattr(textlayer, "FAST_DRAWING", False)
     assert renderer.html_to_pdf(svg) == fast
     assert drawn
+
+
+def count_drawn_from_kept(monkeypatch):
+    """Counts of lines drawn from their kept glyphs and of lines laid out again."""
+    from weasyprint.text.line_break import Layout
+
+    counts = collections.Counter()
+    runs_for, set_up = textlayer.KeptLine.runs_for, Layout.matbaa_set_up
+
+    def counted_runs_for(self, layout, utf8):
+        runs = runs_for(self, layout, utf8)
+        counts["kept" if runs is not None else "not reproducible"] += 1
+        return runs
+
+    def counted_set_up(self, style):
+        counts["laid out again"] += 1
+        return set_up(self, style)
+
+    monkeypatch.setattr(textlayer.KeptLine, "runs_for", counted_runs_for)
+    monkeypatch.setattr(Layout, "matbaa_set_up", counted_set_up)
+    return counts
+
+
+def same_with_lines_laid_out_again(monkeypatch, render):
+    kept = render()
+    monkeypatch.setattr(textlayer, "KEEP_LINES", False)
+    again = render()
+    monkeypatch.setattr(textlayer, "KEEP_LINES", True)
+    return kept == again
+
+
+def test_lines_drawn_from_their_kept_glyphs_give_weasyprints_bytes(renderer, monkeypatch):
+    """A line is drawn from the glyphs kept from its last layout, its justified spaces
+    widened as Pango widens them, instead of being set up and shaped again: same PDF,
+    byte for byte.  Here: justified Arabic, Latin words (a space between two of them
+    takes another font when shaped apart: laid out again), a no-break space, marks
+    before and after a space (a stray tanween, as in the corpus), ligatures, digits,
+    inline markup, a glyph no font has (laid out again for WeasyPrint's own
+    drawing), a running header cut with an ellipsis."""
+    counts = count_drawn_from_kept(monkeypatch)
+    body = ("<p>مُؤَكِّداً أنَّ العبدالله قال: «الحمد لله»، ثم أضاف بالإنجليزية "
+            "<b>Reuters News Agency</b> و<i>AV</i> وWAVE في 3.11 و١٢٣ و(٤٥٪)، والـ PDF/A-3 "
+            "وبلغت الكلفة 120\u00a0مليون دينار، فَ قالَ نَعَمْ، ثم جاء «برنامج الحوار» ًوعلى "
+            "الجائزة الثانية.</p>"
+            "<p>قال <b> الوزير </b> إن رمزاً لا يوجد في أي خط: \U0001F9EA، وبعده نص "
+            "عادي يكفي ليملأ السطر ويمتد إلى سطر ثان على الأقل.</p>"
+            "<p>" + "سطر عادي من نص المقال يملأ السطر ثم كلمة ًوعلى أخرى، " * 6 + "</p>")
+    articles = [parse_article({"id": "kept", "title": "عنوانٌ طويلٌ جداً " * 12,
+                               "section": "قسم", "body_html": body * 8})]
+    articles += [parse_article(sample(name)) for name in ("kuwait-coalition-meeting",
+                                                          "arabic-printing-history")]
+    for article in articles:
+        assert same_with_lines_laid_out_again(
+            monkeypatch, lambda: renderer.pdf(article).pdf), article.id
+    assert counts["kept"] > 300, counts
+    # The Latin spaces and the missing glyph: both ways of falling back were taken.
+    assert counts["not reproducible"] >= 8 and counts["laid out again"] > counts[
+        "not reproducible"], counts
+
+
+@pytest.mark.parametrize("style", [
+    "", "letter-spacing: 1px", "word-spacing: 3px", "white-space: pre-wrap",
+    "text-align: justify; text-align-last: justify", "direction: ltr"])
+def test_kept_lines_in_other_styles_give_weasyprints_bytes(renderer, monkeypatch, style):
+    """Lines this does not reproduce (letter or word spacing of their own, tabs,
+    spaces at a justified line's ends) are laid out again, as WeasyPrint does."""
+    text = ("نص\tعربي مع\u00a0مسافة و Latin words here ثم <b> كلمة </b> أخرى " * 12)
+    html = (f"<html lang=ar dir=rtl><body><p style='text-align: justify; {style}'>"
+            f"{text}</p><p style='{style}'>{text}</p></body></html>")
+    assert same_with_lines_laid_out_again(monkeypatch, lambda: renderer.html_to_pdf(html))
+
+
+@pytest.mark.corpus
+def test_corpus_edition_part_same_pdf_with_lines_kept(shared_dir, renderer, monkeypatch):
+    from .test_corpus import corpus_articles
+
+    counts = count_drawn_from_kept(monkeypatch)
+    articles = list(corpus_articles(shared_dir))[:40]
+    options = renderer.default_options()
+    assert same_with_lines_laid_out_again(
+        monkeypatch, lambda: renderer.edition_part("t", articles, options, 1, [1])["pdf"])
+    assert counts["kept"] > 500, counts
