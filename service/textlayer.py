@@ -33,11 +33,21 @@ for the lines where WeasyPrint does something special (ellipsis, bitmap or
 colour fonts, missing glyphs, glyphs off the baseline): WeasyPrint reads every
 glyph from C again, one attribute at a time (same bytes, tests/test_textlayer.py;
 a 10-page article 1.41 → 1.25 s, measured).
+
+And the glyphs read are those of the line's last layout (``KeptLine``): WeasyPrint
+lets go of a line's Pango layout once it knows where the line ends, and to draw it
+sets a layout up and shapes the line again.  The glyphs are copied when it lets go,
+and a justified line's spaces widened as Pango widens them; a line that cannot be
+reproduced so is laid out again as before.  Same bytes (all 304 corpus articles and
+their edition parts, checked; the tests check the samples, 40 articles and the odd
+cases); A/B in one process: a 10-page article 1.087 → 0.994 s, the seed article
+0.158 → 0.155 s, a 40-article edition part 2.63 → 2.42 s.
 """
 
 import functools
 import hashlib
 import inspect
+import re
 import unicodedata
 
 EXPECTED_SIGNATURE = "(stream, textbox, text_overflow, block_ellipsis, matrix)"
@@ -174,7 +184,7 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
     # per space, mostly in one or two fonts, and WeasyPrint's add_font describes the
     # Pango font again at each call (a fifth of this function's time, measured).
     fonts = {}
-    for pango_font, fields, clusters, (offset, length, level), glyph_string in source:
+    for pango_font, fields, clusters, (offset, length, level), glyph_string, cuts in source:
         known = fonts.get(pango_font)
         if known is None:
             font, font_size = stream.add_font(pango_font)
@@ -202,7 +212,8 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
                 runs.clear()
                 runs = None
             else:
-                entry = [pango_font, font, font_size, fields, (offset, length, level), None]
+                entry = [pango_font, font, font_size, fields, (offset, length, level), None,
+                         cuts]
                 runs.append(entry)
         if settled.done[rtl].issuperset(glyph_ids) and twins.keys().isdisjoint(glyph_ids):
             pen += sum(fields[1::5])
@@ -252,7 +263,8 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
 
 def _pango_runs(layout):
     """The runs of ``layout``'s first line as Pango has them now: (Pango font, glyph
-    fields, clusters (a function), (offset, length, bidi level), glyph string)."""
+    fields, clusters (a function), (offset, length, bidi level), glyph string, no
+    cuts) — see ``KeptLine.runs_for``."""
     from weasyprint.text.ffi import ffi, pango
 
     # WeasyPrint sets this before drawing; setting it first keeps Pango from
@@ -274,7 +286,7 @@ def _pango_runs(layout):
             ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO)).cast("i").tolist()
         yield (item.analysis.font, fields,
                functools.partial(ffi.unpack, glyph_string.log_clusters, count),
-               (item.offset, item.length, item.analysis.level), glyph_string)
+               (item.offset, item.length, item.analysis.level), glyph_string, ())
 
 
 
@@ -294,7 +306,7 @@ def show_line(stream, textbox, matrix, runs):
     stream.set_text_matrix(*matrix.values)
     previous_pango_font = None
     string = ""
-    for pango_font, font, font_size, fields, (start, length, level), clusters in runs:
+    for pango_font, font, font_size, fields, (start, length, level), clusters, cuts in runs:
         if pango_font != previous_pango_font:
             previous_pango_font = pango_font
             if string:
@@ -305,6 +317,10 @@ def show_line(stream, textbox, matrix, runs):
         count = len(fields) // 5
         parts = ["<"]
         for i in range(count):
+            if cuts and i in cuts and parts[-1][-1] != "<":
+                # Where Pango starts a new run WeasyPrint closes its glyph string and
+                # opens the next one.
+                parts.append("><")
             glyph_id, width, x_offset = fields[5 * i], fields[5 * i + 1], fields[5 * i + 2]
             if glyph_id == empty:
                 parts.append(f">{-width / font_size}<")
@@ -467,6 +483,7 @@ KEEP_LINES = True
 # are laid out again to be drawn, as WeasyPrint does.
 _NOT_KEPT = frozenset("\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 _SPACES = frozenset(" \u00a0")
+_SPACE_BYTES = re.compile(" |\u00a0".encode())
 
 
 class KeptLine:
@@ -478,8 +495,13 @@ class KeptLine:
     the same glyphs, except that a justified line's spaces are wider.  This keeps the
     glyphs and widens the spaces the way Pango does: a letter-spacing attribute on
     each space, which Pango turns into that much more advance and half of it as the
-    glyph's offset.  A line this cannot reproduce (a space that shares its cluster,
-    spacing at the line's ends) is laid out again (``runs_for`` returns None).
+    glyph's offset, each space being a run of its own.  A line this cannot reproduce
+    (a space that shares its cluster, or that Pango would shape in another font
+    alone; spacing at the line's ends, tabs, letter or word spacing of its own:
+    ``_deferrable``) is laid out again (``runs_for`` returns None).
+
+    Memory: the glyph and cluster arrays as bytes, 24 bytes a glyph, for every line
+    until the document is drawn.
     """
 
     __slots__ = ("text", "runs")
@@ -499,16 +521,19 @@ class KeptLine:
             count = glyph_string.num_glyphs
             font = item.analysis.font
             self.runs.append((
-                font, _FontHold(font),
+                font, _hold(font),
                 ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO)[:],
                 ffi.buffer(glyph_string.log_clusters, count * 4)[:],
                 (item.offset, item.length, item.analysis.level)))
 
     def runs_for(self, layout, utf8):
-        """The runs as drawing ``layout`` (this line, maybe justified) would shape them."""
+        """The runs as drawing ``layout`` (this line, maybe justified) would shape them:
+        (Pango font, glyph fields, clusters (a function), (offset, length, bidi level),
+        None, where Pango would start new runs (glyph indexes))."""
         from weasyprint.text.ffi import TO_UNITS
 
         spacing = layout.justification_spacing
+        spaces = None
         if spacing:
             # As WeasyPrint's Layout.set_text(justify=True) with no word or letter
             # spacing of its own (draw_text only defers such lines).
@@ -516,52 +541,58 @@ class KeptLine:
             left = spacing // 2 if spacing >= 0 else -(-spacing // 2)
             if not spacing & 1023:       # Pango rounds a whole-unit spacing's half
                 left = (left + 512) & ~1023
-            spaces = {index: char for index, char in _byte_indexes(self.text)
-                      if char in _SPACES}
-        runs, widened = [], 0
+            spaces = {match.start(): match.end() - match.start()
+                      for match in _SPACE_BYTES.finditer(utf8)}
+        runs, widened, same_font = [], 0, {}
         for font, _hold, glyphs, clusters, place in self.runs:
             fields = memoryview(glyphs).cast("i").tolist()
             cluster_list = memoryview(clusters).cast("i").tolist()
-            cut = []                    # indexes of the widened spaces' glyphs
-            if spacing and spaces:
-                offset, length, level = place
-                starts = sorted(set(cluster_list))
-                ends = dict(zip(starts, starts[1:] + [length]))
-                for i, cluster in enumerate(cluster_list):
-                    char = spaces.get(offset + cluster)
-                    if char is None:
-                        continue
-                    # Pango shapes each widened space apart, in the font it gives
-                    # a space of its own: not always the run's (a space between
-                    # two Latin words gets the first family's).
-                    if (ends[cluster] - cluster != len(char.encode())
-                            or cluster_list.count(cluster) != 1
-                            or font != _lone_space_font(layout.style, char)):
-                        return None
-                    fields[5 * i + 1] += spacing
-                    fields[5 * i + 2] += left
-                    cut.append(i)
-                widened += len(cut)
-            if not cut:
-                runs.append((font, fields, functools.partial(list, cluster_list), place, None))
-                continue
-            # A run per space and per stretch between spaces, as Pango has them
-            # (where a run ends shows in the drawing: WeasyPrint closes its string).
-            bounds = sorted({0, len(cluster_list)} | set(cut) | {i + 1 for i in cut})
-            for first, last in zip(bounds, bounds[1:]):
-                part = cluster_list[first:last]
-                start = min(part)
-                end = max(ends[cluster] for cluster in part)
-                runs.append((font, fields[5 * first:5 * last],
-                             functools.partial(list, [c - start for c in part]),
-                             (offset + start, end - start, level), None))
-        if spacing and widened != len(spaces):
+            cuts = ()
+            if spaces:
+                offset, length, _level = place
+                glyph_of = {cluster: i for i, cluster in enumerate(cluster_list)}
+                inside = [(index - offset, size) for index, size in spaces.items()
+                          if offset <= index < offset + length]
+                if inside:
+                    cuts = set()
+                    last = len(cluster_list) - 1
+                    for cluster, size in inside:
+                        i = glyph_of.get(cluster)
+                        # The space is a cluster of one glyph, followed by another
+                        # cluster of this run or by its end.
+                        if (i is None or (i > 0 and cluster_list[i - 1] == cluster)
+                                or (i < last and cluster_list[i + 1] == cluster)
+                                or (cluster + size != length
+                                    and cluster + size not in glyph_of)):
+                            return None
+                        # Pango shapes each widened space as a run of its own, in the
+                        # font it gives a space alone: not always the run's (a space
+                        # between two Latin words gets the first family's).
+                        kind = utf8[offset + cluster]
+                        same = same_font.get((font, kind))
+                        if same is None:
+                            same = same_font[font, kind] = (
+                                font == _lone_space_font(layout.style, kind))
+                        if not same:
+                            return None
+                        fields[5 * i + 1] += spacing
+                        fields[5 * i + 2] += left
+                        # WeasyPrint draws where a run starts: it closes and opens
+                        # its glyph string there (show_line).
+                        cuts.add(i)
+                        cuts.add(i + 1)
+                    widened += len(inside)
+            runs.append((font, fields, functools.partial(list, cluster_list), place, None,
+                         cuts))
+        if spaces and widened != len(spaces):
             return None
         return runs
 
 
-def _lone_space_font(style, char):
-    """The Pango font of ``char`` (a space) laid out alone in ``style``."""
+def _lone_space_font(style, first_byte):
+    """The Pango font of a space laid out alone in ``style`` (by its first UTF-8 byte:
+    a space or a no-break space)."""
+    char = " " if first_byte == 0x20 else "\u00a0"
     cache = style.font_config.__dict__.setdefault("matbaa_space_fonts", {})
     key = (char, style["font_family"], style["font_style"], style["font_stretch"],
            style["font_weight"], style["font_size"], style["font_variation_settings"],
@@ -574,24 +605,36 @@ def _lone_space_font(style, char):
         layout.set_text(char)
         line, _ = layout.get_first_line()
         font = line.runs[0].data.item.analysis.font
-        found = cache[key] = (font, _FontHold(font))
+        found = cache[key] = (font, _hold(font))
     return found[0]
 
 
-def _byte_indexes(text):
-    index = 0
-    for char in text:
-        yield index, char
-        index += len(char.encode())
+# Holds on the Pango fonts kept lines use, by address: a process draws with a
+# handful of fonts, and a font held here cannot be freed and its address reused.
+_HOLDS = {}
+MAX_HELD_FONTS = 4096
+
+
+def _hold(font):
+    """Keep the Pango font ``font`` alive while kept lines may still draw with it."""
+    from weasyprint.text.ffi import ffi
+
+    address = int(ffi.cast("uintptr_t", font))
+    hold = _HOLDS.get(address)
+    if hold is None:
+        hold = _FontHold(address)
+        if len(_HOLDS) < MAX_HELD_FONTS:
+            _HOLDS[address] = hold
+    return hold
 
 
 class _FontHold:
-    """A reference to a Pango font, kept while a kept line may still draw with it."""
+    """A reference to a GObject (WeasyPrint's bindings declare no g_object_ref)."""
 
     __slots__ = ("_pointer",)
     _gobject = None
 
-    def __init__(self, font):
+    def __init__(self, address):
         cls = type(self)
         if cls._gobject is None:
             import cffi
@@ -599,9 +642,6 @@ class _FontHold:
             ffi = cffi.FFI()
             ffi.cdef("void *g_object_ref (void *object); void g_object_unref (void *object);")
             cls._ffi, cls._gobject = ffi, ffi.dlopen("libgobject-2.0.so.0")
-        from weasyprint.text.ffi import ffi as weasyprint_ffi
-
-        address = int(weasyprint_ffi.cast("uintptr_t", font))
         self._pointer = cls._ffi.gc(cls._gobject.g_object_ref(cls._ffi.cast("void *", address)),
                                     cls._gobject.g_object_unref)
 
