@@ -544,7 +544,7 @@ class KeptLine:
             spaces = {match.start(): match.end() - match.start()
                       for match in _SPACE_BYTES.finditer(utf8)}
         runs, widened, same_font = [], 0, {}
-        for font, _hold, glyphs, clusters, place in self.runs:
+        for font, _held, glyphs, clusters, place in self.runs:
             fields = memoryview(glyphs).cast("i").tolist()
             cluster_list = memoryview(clusters).cast("i").tolist()
             cuts = ()
@@ -600,6 +600,9 @@ def _lone_space_font(style, first_byte):
     found = cache.get(key)
     if found is None:
         from weasyprint.text.line_break import Layout
+
+        if len(cache) >= MAX_HELD_FONTS:     # styles without end (font sizes): start over
+            cache.clear()
 
         layout = Layout(style)
         layout.set_text(char)
