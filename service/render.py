@@ -101,7 +101,7 @@ class Renderer:
         from . import joining, layout, pdfwrite, textlayer
         from .fetch import ASSET_ORIGIN, Fetcher, ImagePolicy
 
-        textlayer.install(self.fonts)
+        textlayer.install(self.fonts, kept_lines_bytes=settings.kept_lines_bytes)
         joining.install()
         layout.install()
         pdfwrite.install()

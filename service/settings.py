@@ -81,6 +81,10 @@ class Settings:
     hot_cache_bytes: int = _setting(
         32 * 1024 * 1024, "Memory per web process for the last answers of cached article PDFs, "
         "answered again without Flask until the store changes; 0 turns it off.", minimum=0)
+    kept_lines_bytes: int = _setting(
+        32 * 1024 * 1024, "Memory per render process for the glyphs of laid-out lines, kept "
+        "to draw them without shaping them again; lines beyond it are shaped again; 0 turns "
+        "it off.", minimum=0)
     cache_max_age: int = _setting(
         300, "Seconds browsers and proxies may reuse a published article's PDF (Cache-Control).")
     fonts_dir: Path = _setting(

@@ -67,13 +67,16 @@ class TextLayerError(RuntimeError):
     """The installed WeasyPrint no longer draws text the way we hook into."""
 
 
-def install(font_set):
+def install(font_set, kept_lines_bytes=32 * 1024 * 1024):
     """Make WeasyPrint map every glyph to its own characters (idempotent).
 
     ``font_set`` (service.fonts.FontSet) knows each mark's invisible twin,
-    per font file (fonts/build.py).
+    per font file (fonts/build.py).  ``kept_lines_bytes``: memory for the glyphs
+    of lines laid out and not yet drawn (``KeptLine``; MATBAA_KEPT_LINES_BYTES).
     """
     from weasyprint.draw import text as draw_text_module
+
+    _kept["budget"] = kept_lines_bytes
 
     original = draw_text_module.draw_first_line
     if getattr(original, "matbaa_text_layer", False):
@@ -479,6 +482,12 @@ def assign(glyphs, text, rtl):
 
 # Lines drawn from their last layout's glyphs.  Tests switch it off to compare bytes.
 KEEP_LINES = True
+# Bytes of the kept lines alive in this process, and how many may be: beyond that a
+# line is shaped again to be drawn.  The 304 corpus articles as one document keep
+# ~22 MB of them (measured: peak RSS 268 MB without, 279 MB with, lines let go as
+# they are drawn; 292 MB if kept until the document goes).
+_kept = {"bytes": 0, "budget": 32 * 1024 * 1024}
+_KEPT_LINE_OVERHEAD = 300       # bytes of Python objects around a line's arrays
 # Characters that make Pango start a new paragraph, and tabs: lines holding them
 # are laid out again to be drawn, as WeasyPrint does.
 _NOT_KEPT = frozenset("\t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
@@ -501,16 +510,19 @@ class KeptLine:
     ``_deferrable``) is laid out again (``runs_for`` returns None).
 
     Memory: the glyph and cluster arrays as bytes, 24 bytes a glyph, for every line
-    until the document is drawn.
+    until the document is let go; no more than MATBAA_KEPT_LINES_BYTES in a process
+    (lines beyond it are not kept).
     """
 
-    __slots__ = ("text", "runs")
+    __slots__ = ("text", "runs", "size")
 
     def __init__(self, layout):
         from weasyprint.text.ffi import ffi, pango
 
+        self.size = 0
         self.text = layout.text
         self.runs = []
+        size = _KEPT_LINE_OVERHEAD
         line = pango.pango_layout_get_line_readonly(layout.layout, 0)
         run = line.runs[0] if line.runs != ffi.NULL else ffi.NULL
         while run != ffi.NULL:
@@ -525,6 +537,12 @@ class KeptLine:
                 ffi.buffer(glyph_string.glyphs, count * _GLYPH_INFO)[:],
                 ffi.buffer(glyph_string.log_clusters, count * 4)[:],
                 (item.offset, item.length, item.analysis.level)))
+            size += count * (_GLYPH_INFO + 4)
+        self.size = size
+        _kept["bytes"] += size
+
+    def __del__(self):
+        _kept["bytes"] -= self.size
 
     def runs_for(self, layout, utf8):
         """The runs as drawing ``layout`` (this line, maybe justified) would shape them:
@@ -687,12 +705,15 @@ def _install_kept_lines(draw_text_module):
 
     def deactivate(self):
         state = self.__dict__
-        if state.pop("matbaa_keep", False):
+        if state.pop("matbaa_keep", False) and _kept["bytes"] < _kept["budget"]:
             state["matbaa_line"] = KeptLine(self)
         if "layout" in state:
             original_deactivate(self)
-        else:                           # drawn from its kept line: never set up again
+        else:
+            # Drawn from its kept line, never set up again; the line is let go (a
+            # document drawn again lays it out again).
             state.pop("style", None)
+            state.pop("matbaa_line", None)
 
     def reactivate(self, style):
         if self.__dict__.pop("matbaa_defer", False):

@@ -197,3 +197,25 @@ def test_corpus_edition_part_same_pdf_with_lines_kept(shared_dir, renderer, monk
     assert same_with_lines_laid_out_again(
         monkeypatch, lambda: renderer.edition_part("t", articles, options, 1, [1])["pdf"])
     assert counts["kept"] > 500, counts
+
+
+def test_kept_lines_stay_within_their_memory(renderer, monkeypatch):
+    """Lines are kept only while the process's kept lines fit MATBAA_KEPT_LINES_BYTES;
+    the others are shaped again to be drawn, with the same bytes; a render's kept
+    lines are let go with its document."""
+    import gc
+
+    counts = count_drawn_from_kept(monkeypatch)
+    article = parse_article(sample("arabic-printing-history"))
+    gc.collect()
+    before = textlayer._kept["bytes"]
+    whole = renderer.pdf(article).pdf
+    gc.collect()
+    assert textlayer._kept["bytes"] == before
+    all_kept = counts["kept"]
+    assert all_kept > 100, counts
+    for budget, least, most in ((0, 0, 0), (20_000, 1, all_kept - 1)):
+        monkeypatch.setitem(textlayer._kept, "budget", before + budget)
+        counts.clear()
+        assert renderer.pdf(article).pdf == whole
+        assert least <= counts["kept"] <= most, (budget, counts)
