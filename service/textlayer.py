@@ -38,10 +38,12 @@ And the glyphs read are those of the line's last layout (``KeptLine``): WeasyPri
 lets go of a line's Pango layout once it knows where the line ends, and to draw it
 sets a layout up and shapes the line again.  The glyphs are copied when it lets go,
 and a justified line's spaces widened as Pango widens them; a line that cannot be
-reproduced so is laid out again as before.  Same bytes (all 304 corpus articles and
-their edition parts, checked; the tests check the samples, 40 articles and the odd
-cases); A/B in one process: a 10-page article 1.087 → 0.994 s, the seed article
-0.158 → 0.155 s, a 40-article edition part 2.63 → 2.42 s.
+reproduced so is laid out again as before.  Same bytes for Arabic text (all 304 corpus
+articles and their edition parts, checked before the exception below; the tests check
+the samples, Arabic corpus articles and the odd cases), except, on purpose, that a
+justified line's spaces keep their run's font, so that lines of Latin text end flush.
+A/B in one process: a 10-page article 1.087 → 0.994 s, the seed article 0.158 →
+0.155 s, a 40-article edition part 2.63 → 2.42 s.
 """
 
 import functools
@@ -505,9 +507,17 @@ class KeptLine:
     glyphs and widens the spaces the way Pango does: a letter-spacing attribute on
     each space, which Pango turns into that much more advance and half of it as the
     glyph's offset, each space being a run of its own.  A line this cannot reproduce
-    (a space that shares its cluster, or that Pango would shape in another font
-    alone; spacing at the line's ends, tabs, letter or word spacing of its own:
-    ``_deferrable``) is laid out again (``runs_for`` returns None).
+    (a space that shares its cluster; spacing at the line's ends, tabs, letter or word
+    spacing of its own: ``_deferrable``) is laid out again (``runs_for`` returns None).
+
+    One difference, on purpose: Pango shapes a widened space alone, in the font it
+    gives a lone space (the first family's, Naskh), not in its run's, so WeasyPrint
+    drew a space between two Latin words with Naskh's narrower space (221 against 260
+    thousandths of an em) and every justified line of Latin text ended short of the
+    measure by that much a space (0.9–2.3 pt on a 90 mm column, measured).  Here the
+    space keeps its run's glyph, the one the line was measured with: the line ends
+    flush.  Lines whose spaces Pango shapes in their run's font (Arabic text) are
+    drawn byte for byte as WeasyPrint draws them.
 
     Memory: the glyph and cluster arrays as bytes, 24 bytes a glyph, for every line
     until the document is let go; no more than MATBAA_KEPT_LINES_BYTES in a process
@@ -561,7 +571,7 @@ class KeptLine:
                 left = (left + 512) & ~1023
             spaces = {match.start(): match.end() - match.start()
                       for match in _SPACE_BYTES.finditer(utf8)}
-        runs, widened, same_font = [], 0, {}
+        runs, widened = [], 0
         for font, _held, glyphs, clusters, place in self.runs:
             fields = memoryview(glyphs).cast("i").tolist()
             cluster_list = memoryview(clusters).cast("i").tolist()
@@ -583,16 +593,6 @@ class KeptLine:
                                 or (cluster + size != length
                                     and cluster + size not in glyph_of)):
                             return None
-                        # Pango shapes each widened space as a run of its own, in the
-                        # font it gives a space alone: not always the run's (a space
-                        # between two Latin words gets the first family's).
-                        kind = utf8[offset + cluster]
-                        same = same_font.get((font, kind))
-                        if same is None:
-                            same = same_font[font, kind] = (
-                                font == _lone_space_font(layout.style, kind))
-                        if not same:
-                            return None
                         fields[5 * i + 1] += spacing
                         fields[5 * i + 2] += left
                         # WeasyPrint draws where a run starts: it closes and opens
@@ -605,29 +605,6 @@ class KeptLine:
         if spaces and widened != len(spaces):
             return None
         return runs
-
-
-def _lone_space_font(style, first_byte):
-    """The Pango font of a space laid out alone in ``style`` (by its first UTF-8 byte:
-    a space or a no-break space)."""
-    char = " " if first_byte == 0x20 else "\u00a0"
-    cache = style.font_config.__dict__.setdefault("matbaa_space_fonts", {})
-    key = (char, style["font_family"], style["font_style"], style["font_stretch"],
-           style["font_weight"], style["font_size"], style["font_variation_settings"],
-           style["lang"], style["font_language_override"])
-    found = cache.get(key)
-    if found is None:
-        from weasyprint.text.line_break import Layout
-
-        if len(cache) >= MAX_HELD_FONTS:     # styles without end (font sizes): start over
-            cache.clear()
-
-        layout = Layout(style)
-        layout.set_text(char)
-        line, _ = layout.get_first_line()
-        font = line.runs[0].data.item.analysis.font
-        found = cache[key] = (font, _hold(font))
-    return found[0]
 
 
 # Holds on the Pango fonts kept lines use, by address: a process draws with a
