@@ -520,8 +520,8 @@ class KeptLine:
     drawn byte for byte as WeasyPrint draws them.
 
     Memory: the glyph and cluster arrays as bytes, 24 bytes a glyph, for every line
-    until the document is let go; no more than MATBAA_KEPT_LINES_BYTES in a process
-    (lines beyond it are not kept).
+    until it is drawn (or its document let go); no more than MATBAA_KEPT_LINES_BYTES
+    in a process (lines beyond it are not kept).
     """
 
     __slots__ = ("text", "runs", "size")
