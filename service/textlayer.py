@@ -266,6 +266,17 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
 
 
 
+def _glyph_items(line):
+    """(item, glyph string, glyph count) of each run of a PangoLayoutLine."""
+    from weasyprint.text.ffi import ffi
+
+    run = line.runs[0] if line.runs != ffi.NULL else ffi.NULL
+    while run != ffi.NULL:
+        glyph_item = run.data
+        run = run.next
+        yield glyph_item.item, glyph_item.glyphs, glyph_item.glyphs.num_glyphs
+
+
 def _pango_runs(layout):
     """The runs of ``layout``'s first line as Pango has them now: (Pango font, glyph
     fields, clusters (a function), (offset, length, bidi level), glyph string, no
@@ -276,13 +287,7 @@ def _pango_runs(layout):
     # laying the line out again, which would undo the swaps map_first_line makes.
     pango.pango_layout_set_single_paragraph_mode(layout.layout, True)
     first_line, _ = layout.get_first_line()
-    run = first_line.runs[0] if first_line.runs != ffi.NULL else ffi.NULL
-    while run != ffi.NULL:
-        glyph_item = run.data
-        run = run.next
-        item = glyph_item.item
-        glyph_string = glyph_item.glyphs
-        count = glyph_string.num_glyphs
+    for item, glyph_string, count in _glyph_items(first_line):
         # One copy of the C arrays into Python lists: far cheaper than
         # indexing cdata glyph by glyph (this runs for every line drawn).
         # A PangoGlyphInfo is five 32-bit fields: glyph, width, x offset,
@@ -534,13 +539,7 @@ class KeptLine:
         self.runs = []
         size = _KEPT_LINE_OVERHEAD
         line = pango.pango_layout_get_line_readonly(layout.layout, 0)
-        run = line.runs[0] if line.runs != ffi.NULL else ffi.NULL
-        while run != ffi.NULL:
-            glyph_item = run.data
-            run = run.next
-            item = glyph_item.item
-            glyph_string = glyph_item.glyphs
-            count = glyph_string.num_glyphs
+        for item, glyph_string, count in _glyph_items(line):
             font = item.analysis.font
             self.runs.append((
                 font, _hold(font),
