@@ -2,6 +2,7 @@
 a worker process killed mid-job, Redis stopped and restarted mid-job."""
 
 import io
+import json
 import os
 import re
 import signal
@@ -221,6 +222,60 @@ def test_redis_stopped_and_restarted_mid_job(web, backends, tmp_path, corpus_in_
         with client.get(status["pdf"]) as response:
             pdf = response.data
         check_edition(pdf, [a for a in corpus_in_postgres if a.section == "economy"], tmp_path)
+    finally:
+        worker.stop()
+
+
+def test_worker_lost_between_claiming_the_next_stage_and_enqueueing_it(
+        web, backends, tmp_path, corpus_in_postgres):
+    """The last part's process claims the job for the page-number stage, then dies
+    before that stage is enqueued.  Held in that window for real: Redis is stopped
+    while the last part is laid out, so the enqueue after the claim keeps retrying;
+    the process is killed there.  The part comes back redelivered, finds the job
+    claimed with nothing enqueued, and enqueues the next stage again."""
+    settings, env, app = web
+    redis, _postgres = backends
+    # The message of a process lost while the broker was away comes back after the
+    # visibility timeout (MATBAA_EDITION_TIMEOUT + 60 s): kept short here.
+    env = {**env, "MATBAA_EDITION_TIMEOUT": "20"}
+    worker = Worker(env, tmp_path, 1)
+    jobs = app.extensions["matbaa.jobs"]
+    try:
+        client = app.test_client()
+        wait_until(lambda: worker.children(), 60, "the worker's process")
+        location = post_edition(client, "politic", "سياسة")
+        job_id = location.rsplit("/", 1)[1]
+        wait_until(lambda: jobs.get(job_id)["plan"], 60, "the job planned")
+        job = jobs.get(job_id)
+        last = len(json.loads(job["plan"])[-1]["ids"])
+        assert len(json.loads(job["plan"])) > 1
+
+        def last_part_taken():
+            # Every other part done and the queue empty: the worker holds the last one.
+            queued = subprocess.run(["redis-cli", "-p", str(redis.port), "llen", "matbaa"],
+                                    capture_output=True, text=True).stdout.strip()
+            return jobs.get(job_id)["done"] == job["total"] - last and queued == "0"
+
+        wait_until(last_part_taken, 120, "the last part taken by the worker")
+        redis.stop()
+        try:
+            wait_until(lambda: jobs.get(job_id)["status"] == "assembling", 60,
+                       "the job claimed after its last part")
+            time.sleep(1)
+            (child,) = worker.children()
+            claimed = jobs.get(job_id)
+            assert claimed["assembly_queued"] is None and not jobs.overlay_count(job_id)
+            os.kill(child, signal.SIGKILL)          # inside the window, for certain
+        finally:
+            redis.start()
+        wait_until(lambda: finished(client, location), 300, "the edition after the loss")
+        status = client.get(location).get_json()
+        assert status["status"] == "done", status
+        log = Path(worker.log.name).read_text(encoding="utf-8", errors="replace")
+        assert "redelivered; its next stage enqueued again" in log, log[-3000:]
+        with client.get(status["pdf"]) as response:
+            pdf = response.data
+        check_edition(pdf, [a for a in corpus_in_postgres if a.section == "politic"], tmp_path)
     finally:
         worker.stop()
 
