@@ -22,6 +22,9 @@ HttpUrl = Annotated[str, StringConstraints(
     strip_whitespace=True, max_length=2000, pattern=r"^https?://[^\s]+$")]
 
 
+_DAY_FIRST = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}:\d\d))?")
+
+
 class LeadImage(BaseModel):
     """The article's main picture; ``src`` is an http(s) or ``data:`` URL."""
 
@@ -56,6 +59,16 @@ class Article(BaseModel):
     updated_at: datetime | None = None
     lang: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "ar"
     lead_image: LeadImage | None = None
+
+    @field_validator("published_at", "updated_at", mode="before")
+    @classmethod
+    def _day_first(cls, value):
+        # Arabic news sites write dates day first (17/05/2015, 17-05-2015 21:30), never
+        # month first: such a date is read that way; anything else must be ISO 8601.
+        if isinstance(value, str) and (match := _DAY_FIRST.fullmatch(value.strip())):
+            day, month, year, time = match.groups()
+            return f"{year}-{month:0>2}-{day:0>2}" + (f"T{time:0>5}" if time else "")
+        return value
 
     @field_validator("paragraphs")
     @classmethod
@@ -124,9 +137,9 @@ _ARABIC_REASONS = {
     "string_too_short": "لا يجوز أن يكون فارغاً",
     "string_too_long": "أطول من المسموح",
     "string_pattern_mismatch": "صيغته غير صالحة",
-    "datetime_from_date_parsing": "ليس تاريخاً بصيغة ISO 8601",
-    "datetime_parsing": "ليس تاريخاً بصيغة ISO 8601",
-    "datetime_type": "ليس تاريخاً بصيغة ISO 8601",
+    "datetime_from_date_parsing": "ليس تاريخاً بصيغة ISO 8601 ولا يوماً/شهراً/سنة",
+    "datetime_parsing": "ليس تاريخاً بصيغة ISO 8601 ولا يوماً/شهراً/سنة",
+    "datetime_type": "ليس تاريخاً بصيغة ISO 8601 ولا يوماً/شهراً/سنة",
     "model_type": "يجب أن يكون كائناً",
     "value_error": "قيمته غير صالحة",
 }

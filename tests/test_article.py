@@ -28,6 +28,10 @@ def test_paragraphs_instead_of_body():
     ({"id": "a b/c", "title": "عنوان", "body_html": "x"}, "id"),
     ({"id": "a", "title": "عنوان", "body_html": "x", "published_at": "yesterday"},
      "published_at"),
+    ({"id": "a", "title": "عنوان", "body_html": "x", "published_at": "05/17/2015"},
+     "published_at"),             # month first: never how an Arabic site writes it
+    ({"id": "a", "title": "عنوان", "body_html": "x", "updated_at": "31/02/2016"},
+     "updated_at"),
     ({"id": "a", "title": "عنوان", "body_html": "x", "url": "javascript:alert(1)"}, "url"),
     ({"id": "a", "title": "عنوان", "body_html": "x", "lead_image": {"src": "file:///etc/passwd"}},
      "lead_image.src"),
@@ -39,6 +43,20 @@ def test_invalid_articles_name_the_field(data, field):
         parse_article(data)
     assert info.value.details["field"] == field
     assert f"«{field}»" in info.value.message_ar
+
+
+@pytest.mark.parametrize("written, iso", [
+    ("2015-05-17T21:30:00+01:00", "2015-05-17T21:30:00+01:00"),
+    ("17/05/2015", "2015-05-17T00:00:00"),
+    ("7/5/2015", "2015-05-07T00:00:00"),
+    ("17-05-2015 21:30", "2015-05-17T21:30:00"),
+    ("17.05.2015 9:05", "2015-05-17T09:05:00"),
+])
+def test_dates_iso_or_day_first(written, iso):
+    """Arabic sites write dates day first (the corpus does: 17/05/2015)."""
+    article = parse_article({"id": "a", "title": "t", "paragraphs": ["x"],
+                             "published_at": written})
+    assert article.published_at.isoformat() == iso
 
 
 def test_not_an_object():

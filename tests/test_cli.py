@@ -47,6 +47,17 @@ def test_import_jsonl_is_all_or_nothing(runner, tmp_path, app):
     assert app.extensions["matbaa.store"].list()[1] == 0
 
 
+def test_import_the_corpus_as_it_is(runner, shared_dir, app):
+    """The 304 real articles import as they are: their day-first dates too."""
+    result = runner.invoke(main, ["import", str(shared_dir / "corpus" / "articles.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert "304 created" in result.output
+    store = app.extensions["matbaa.store"]
+    assert store.list()[1] == 304
+    day_first = store.get("JA-culture-101-20150517")       # written 17/05/2015
+    assert day_first.published_at.date().isoformat() == "2015-05-17"
+
+
 def test_fonts_reports_coverage_and_missing_characters(runner, tmp_path):
     result = runner.invoke(main, ["fonts"])
     assert result.exit_code == 0 and "Arabic letters: covered" in result.output
