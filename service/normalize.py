@@ -12,6 +12,7 @@ the line in two.
 """
 
 import re
+import unicodedata
 
 import lxml.html
 
@@ -20,6 +21,37 @@ LRI, PDI = "\u2066", "\u2069"
 ADDRESS = re.compile(
     r"(?:https?://|www\.)[^\s<>\"«»]+[^\s<>\"«».,;:!?()\[\]،؛؟]"
     r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+# Percent-escapes of bytes outside ASCII: UTF-8 text an address was written in.
+_ESCAPED_UTF8 = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
+
+
+def readable_address(url):
+    """``url`` as a reader reads it: escaped UTF-8 shown as its letters, as browsers
+    show an address (a site's Arabic slug printed as %D9%83%D9%84-… is unreadable).
+
+    Only escapes of non-ASCII bytes are decoded, so no reserved character (/ ? # %)
+    changes meaning; of those, format, control and space characters stay escaped
+    (a right-to-left override would reorder the address as printed), and so do
+    bytes that are not UTF-8.  The host is left as given (xn--…): no look-alikes.
+    """
+    def escaped(char):
+        if "\udc80" <= char <= "\udcff":            # a byte that was not UTF-8
+            return f"%{ord(char) - 0xDC00:02X}"
+        return "".join(f"%{byte:02X}" for byte in char.encode())
+
+    def decoded(match):
+        text = bytes.fromhex(match.group(0).replace("%", "")).decode(
+            "utf-8", errors="surrogateescape")
+        return "".join(escaped(char) if unicodedata.category(char)[0] in "CZ" else char
+                       for char in text)
+
+    start = url.find("://")
+    path = url.find("/", start + 3 if start >= 0 else 0)
+    if "%" not in url or path < 0:
+        return url
+    return url[:path] + _ESCAPED_UTF8.sub(decoded, url[path:])
 
 
 def isolate_addresses(text):

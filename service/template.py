@@ -16,7 +16,7 @@ from markupsafe import Markup
 from PIL import Image
 
 from .errors import OptionInvalid
-from .normalize import isolate_addresses, normalize_body
+from .normalize import isolate_addresses, normalize_body, readable_address
 from .sanitize import clean_body, paragraphs_to_html
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class Templates:
             loader=FileSystemLoader(self.folder), autoescape=select_autoescape(),
             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["ltr"] = isolate_addresses
+        self.env.filters["readable"] = readable_address
         self.article_template = self.env.get_template("article.html")
         self.edition_template = self.env.get_template("edition.html")
         self.stylesheet = (self.folder / STYLESHEET).read_text(encoding="utf-8")

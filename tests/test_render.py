@@ -178,6 +178,18 @@ def test_printed_qr_code_scans_back_to_the_article(renderer, tmp_path, url):
     assert read.splitlines() == [url]
 
 
+def test_escaped_address_reads_back_in_letters(renderer, tmp_path):
+    """Printed, an escaped Arabic address is the address written in letters."""
+    def text(url):
+        article = parse_article({"id": "esc", "title": "عنوان", "url": url,
+                                 "body_html": "<p>نص المقال.</p>"})
+        return pdftotext(renderer.pdf(article).pdf, tmp_path)
+
+    escaped = text("https://akhbar.example/%D8%AB%D9%82%D8%A7%D9%81%D8%A9/2024/")
+    assert "ثقافة" in escaped and "%D8" not in escaped
+    assert escaped == text("https://akhbar.example/ثقافة/2024/")
+
+
 def test_address_too_long_for_a_qr_code_is_printed_without_one(renderer, tmp_path, caplog):
     # 1,500 Arabic letters are 3,000 bytes: more than the largest QR code holds.
     article = parse_article({"id": "long-url", "title": "عنوان",

@@ -42,6 +42,18 @@ def test_links_become_numbered_endnotes(renderer):
     assert len(doc.cssselect(".body a.noted")) == 3
 
 
+def test_escaped_arabic_addresses_are_printed_in_letters(renderer):
+    """A percent-encoded Arabic address (as WordPress gives one) is printed as a browser
+    shows it; the QR code keeps the address as given."""
+    url = "https://akhbar.example/%D8%AB%D9%82%D8%A7%D9%81%D8%A9/2024/?p=123"
+    article = parse_article({"id": "x", "title": "عنوان", "url": url, "body_html":
+                             f'<p>نص <a href="{url}&amp;s=%D9%83">رابط</a>.</p>'})
+    doc = parse(renderer.html(article))
+    shown = [n.text.strip("\u2066\u2069") for n in doc.cssselect(".url")]
+    assert shown == ["https://akhbar.example/ثقافة/2024/?p=123&s=ك",
+                     "https://akhbar.example/ثقافة/2024/?p=123"]
+
+
 def test_site_name_defaults_to_settings(renderer):
     article = parse_article({"id": "x", "title": "عنوان", "body_html": "<p>نص</p>"})
     assert parse(renderer.html(article)).cssselect(".site")[0].text == "مطبعة"
