@@ -3,6 +3,7 @@
 import hashlib
 import json
 import re
+import unicodedata
 from datetime import datetime
 from typing import Annotated
 
@@ -100,10 +101,21 @@ class Article(BaseModel):
     def file_stem(self):
         """A name for the PDF file: the slug, else the title, else the id."""
         for candidate in (self.slug, self.title, self.id):
-            stem = re.sub(r"[^\w\-]+", "-", candidate or "").strip("-")[:120]
+            stem = slug_of(candidate or "", keep=r"\-").strip("-")[:120]
             if stem:
                 return stem
         return "article"
+
+
+def slug_of(text, keep=r".\-"):
+    """``text`` as a name: letters, digits, ``_`` and ``keep``; anything else becomes "-".
+
+    Combining marks (Arabic harakat: «يُشعل») are dropped first: they are not word
+    characters, and a hyphen in their place cuts the word in two («ي-شعل»).
+    """
+    bare = "".join(c for c in unicodedata.normalize("NFC", text)
+                   if not unicodedata.category(c).startswith("M"))
+    return re.sub(rf"[^\w{keep}]+", "-", bare)
 
 
 def parse_article(data, max_chars=None):

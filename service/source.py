@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 import lxml.html
 import trafilatura
 
-from .article import parse_article
+from .article import parse_article, slug_of
 from .errors import ArticleInvalid
 
 _DATE_KEYS = ("datePublished", "dateCreated")
@@ -128,6 +128,6 @@ def _article_id(url, page_html):
     """The page's slug (its longest path segment), else a hash of the URL or page."""
     if url:
         segments = [re.sub(r"\.html?$", "", p) for p in unquote(urlsplit(url).path).split("/")]
-        slug = re.sub(r"[^\w.\-]+", "-", max(segments, key=len, default="")).strip("-.")[:120]
+        slug = slug_of(max(segments, key=len, default="")).strip("-.")[:120]
         return slug or hashlib.sha256(url.encode()).hexdigest()[:16]
     return hashlib.sha256(page_html.encode("utf-8", "replace")).hexdigest()[:16]

@@ -86,3 +86,6 @@ def test_file_stem_prefers_slug_then_title():
         == "عنوان-المقال"
     assert parse_article({"id": "a", "slug": "my-slug", "title": "t", "body_html": "x"}).file_stem \
         == "my-slug"
+    # Harakat are dropped, not made hyphens that cut a word in two («ي-شعل»).
+    assert parse_article({"id": "a", "title": "شعر وردي يُشعل السخرية", "body_html": "x"}
+                         ).file_stem == "شعر-وردي-يشعل-السخرية"

@@ -57,6 +57,14 @@ def test_corpus_pages(shared_dir):
     assert not any(r["chrome"] for r in rows), rows
 
 
+def test_id_from_an_address_with_harakat_keeps_its_words():
+    url = ("https://news.example/lifestyle/898682/"
+           "%D8%B4%D8%B9%D8%B1-%D9%88%D8%B1%D8%AF%D9%8A-%D9%8A%D9%8F%D8%B4%D8%B9%D9%84/ar")
+    page = "<html><body><article><h1>شعر وردي</h1><p>" + "نص المقال. " * 40 + \
+        "</p></article></body></html>"
+    assert article_from_page(page, url).id == "شعر-وردي-يشعل"     # not «ي-شعل»
+
+
 def test_http_import_stores_and_answers_201(client, store, shared_dir):
     path, truth = next(p for p in pages(shared_dir) if p[0].stem == "elbaladtv-2020-wp")
     response = client.post(f"/articles/import?url={truth['url']}", data=path.read_bytes(),
