@@ -25,8 +25,12 @@ _MODIFIED_KEYS = ("dateModified",)
 
 def article_from_page(page_html, url=None, max_chars=None):
     """Extract the article of a saved page; raises ArticleInvalid when there is none."""
+    # No extensive date search: for a page that states no date it guessed one (the
+    # CNN corpus page of 3 August 2013 came out «1 January 2013», from the year in its
+    # address), and a wrong date printed is worse than none.
     document = trafilatura.bare_extraction(
-        page_html, url=url, with_metadata=True, include_comments=False)
+        page_html, url=url, with_metadata=True, include_comments=False,
+        date_extraction_params={"extensive_search": False, "original_date": True})
     body = trafilatura.extract(
         page_html, url=url, output_format="html", include_links=True, include_tables=True,
         include_images=False, include_comments=False)

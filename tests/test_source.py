@@ -57,6 +57,15 @@ def test_corpus_pages(shared_dir):
     assert not any(r["chrome"] for r in rows), rows
 
 
+def test_a_page_that_states_no_date_gets_none(shared_dir):
+    """The CNN page (3 August 2013, written nowhere in it but as «8/3» in its address)
+    is not given a guessed date: 1 January 2013, from the year alone, was printed."""
+    path = shared_dir / "corpus" / "pages" / "cnn-arabic-2013.html"
+    truth = json.loads(path.with_suffix(".truth.json").read_text(encoding="utf-8"))
+    article = article_from_page(path.read_text(encoding="utf-8", errors="replace"), truth["url"])
+    assert article.published_at is None
+
+
 def test_id_from_an_address_with_harakat_keeps_its_words():
     url = ("https://news.example/lifestyle/898682/"
            "%D8%B4%D8%B9%D8%B1-%D9%88%D8%B1%D8%AF%D9%8A-%D9%8A%D9%8F%D8%B4%D8%B9%D9%84/ar")
