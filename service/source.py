@@ -45,7 +45,7 @@ def article_from_page(page_html, url=None, max_chars=None):
     published = _first(structured, _DATE_KEYS) or _meta(tree, "article:published_time") \
         or meta.get("date")
     modified = _first(structured, _MODIFIED_KEYS) or _meta(tree, "article:modified_time")
-    categories = [c for c in (meta.get("categories") or []) if c and c.lower() != "featured"]
+    categories = [c for c in _terms(meta.get("categories")) if c.lower() != "featured"]
     data = {
         "id": _article_id(url, page_html),
         "url": url if url and url.startswith(("http://", "https://")) else None,
@@ -57,7 +57,7 @@ def article_from_page(page_html, url=None, max_chars=None):
         "updated_at": _iso(modified),
         "categories": categories,
         "section": categories[0] if categories else None,
-        "tags": [t for t in (meta.get("tags") or []) if t],
+        "tags": _terms(meta.get("tags")),
         "lang": (meta.get("language") or "ar").split("-")[0] or "ar",
     }
     if (meta.get("image") or "").startswith(("http://", "https://")):
@@ -68,6 +68,18 @@ def article_from_page(page_html, url=None, max_chars=None):
 
 def _clean(text):
     return " ".join(html_lib.unescape(text or "").split()) or None
+
+
+def _terms(values):
+    """Tags or categories as single terms, each once, in order: pages give them as one
+    comma-separated string («news , lbci , أخبار»), as that string and its terms
+    again, or twice over (three of the six corpus pages)."""
+    terms = {}
+    for value in values or ():
+        for term in re.split(r"[,،]", value or ""):
+            if term := _clean(term):
+                terms.setdefault(term, None)
+    return list(terms)
 
 
 def _title(title, site):

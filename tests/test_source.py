@@ -66,6 +66,19 @@ def test_a_page_that_states_no_date_gets_none(shared_dir):
     assert article.published_at is None
 
 
+def test_tags_are_single_terms_each_once(shared_dir):
+    tags = {}
+    for path, truth in pages(shared_dir):
+        page = path.read_text(encoding="utf-8", errors="replace")
+        tags[path.stem] = article_from_page(page, truth.get("url")).tags
+    assert tags["lbc-2026"] == ["news", "lbci", "أخبار"]        # one string «news , lbci , أخبار»
+    assert tags["youm7-2024-labour"] == [                       # that string, then its terms
+        "وزارة العمل", "العمالة المصرية بالخارج", "فرص عمل بالخارج", "وزير العمل"]
+    for stem, found in tags.items():
+        assert len(found) == len(set(found)), (stem, found)     # elbaladtv gave each twice
+        assert not any("," in t or "،" in t for t in found), (stem, found)
+
+
 def test_id_from_an_address_with_harakat_keeps_its_words():
     url = ("https://news.example/lifestyle/898682/"
            "%D8%B4%D8%B9%D8%B1-%D9%88%D8%B1%D8%AF%D9%8A-%D9%8A%D9%8F%D8%B4%D8%B9%D9%84/ar")
