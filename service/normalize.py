@@ -27,7 +27,7 @@ ADDRESS = re.compile(
 _ESCAPED_UTF8 = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
 
 
-def readable_address(url):
+def readable_address(url, covered=None):
     """``url`` as a reader reads it: escaped UTF-8 shown as its letters, as browsers
     show an address (a site's Arabic slug printed as %D9%83%D9%84-… is unreadable).
 
@@ -35,23 +35,46 @@ def readable_address(url):
     changes meaning; of those, format, control and space characters stay escaped
     (a right-to-left override would reorder the address as printed), and so do
     bytes that are not UTF-8.  The host is left as given (xn--…): no look-alikes.
+    The whole address stays as given when a letter would have no glyph in our fonts
+    (``covered``: their code points) or when it was escaped twice over (UTF-8 read
+    as Windows-1252 and escaped again: one corpus address printed «Ã˜Âª…»).
     """
-    def escaped(char):
-        if "\udc80" <= char <= "\udcff":            # a byte that was not UTF-8
-            return f"%{ord(char) - 0xDC00:02X}"
-        return "".join(f"%{byte:02X}" for byte in char.encode())
-
-    def decoded(match):
-        text = bytes.fromhex(match.group(0).replace("%", "")).decode(
-            "utf-8", errors="surrogateescape")
-        return "".join(escaped(char) if unicodedata.category(char)[0] in "CZ" else char
-                       for char in text)
-
     start = url.find("://")
     path = url.find("/", start + 3 if start >= 0 else 0)
     if "%" not in url or path < 0:
         return url
-    return url[:path] + _ESCAPED_UTF8.sub(decoded, url[path:])
+    letters = []
+
+    def decoded(match):
+        text = bytes.fromhex(match.group(0).replace("%", "")).decode(
+            "utf-8", errors="surrogateescape")
+        letters.append(text)
+        return "".join(_escaped(char) if unicodedata.category(char)[0] in "CZ" else char
+                       for char in text)
+
+    shown = url[:path] + _ESCAPED_UTF8.sub(decoded, url[path:])
+    if any(map(_escaped_twice, letters)) or covered is not None and any(
+            ord(char) not in covered and unicodedata.category(char)[0] not in "CZ"
+            for text in letters for char in text):
+        return url
+    return shown
+
+
+def _escaped(char):
+    if "\udc80" <= char <= "\udcff":            # a byte that was not UTF-8
+        return f"%{ord(char) - 0xDC00:02X}"
+    return "".join(f"%{byte:02X}" for byte in char.encode())
+
+
+def _escaped_twice(text):
+    """Whether ``text`` is UTF-8 that was read as a one-byte code page."""
+    for codec in ("cp1252", "latin-1"):
+        try:
+            text.encode(codec).decode("utf-8")
+        except UnicodeError:
+            continue
+        return True
+    return False
 
 
 def isolate_addresses(text):

@@ -20,6 +20,7 @@ import lxml.html
 
 from .errors import MatbaaError, RenderTooLong, TooManyPages
 from .fonts import FontSet, describe_char
+from .normalize import readable_address
 from .template import RenderOptions, Templates
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,9 @@ class Renderer:
         self.fonts = FontSet(settings.fonts_dir)
         self.fonts.check()
         self.templates = Templates(settings.templates_dir)
+        # Addresses are printed in letters only where our fonts have every one.
+        self.templates.env.filters["readable"] = functools.partial(
+            readable_address, covered=self.fonts.covered)
         isolate_fontconfig(settings.fonts_dir.resolve(),
                            Path(tempfile.gettempdir()) / f"matbaa-fontconfig-{os.getuid()}")
         # Imported here, after fontconfig is isolated: WeasyPrint reads the

@@ -22,3 +22,17 @@ from service.normalize import readable_address
 ])
 def test_readable_address(given, shown):
     assert readable_address(given) == shown
+
+
+def test_address_escaped_twice_stays_as_given():
+    # Arabic UTF-8 read as Windows-1252 and escaped again (a corpus address): its
+    # "letters" would be «Ã˜Âª…», no more readable, and one has no glyph here.
+    url = "http://news.example/ar/article/%C3%98%C2%AA%C3%98%C2%B9%C3%99%CB%86/96/78753"
+    assert readable_address(url) == url
+    assert readable_address("https://a.example/caf%C3%A9") == "https://a.example/café"
+
+
+def test_letters_without_a_glyph_stay_escaped():
+    url = "https://a.example/%D9%83-%E1%88%B0"        # «ك» and an Ethiopic syllable
+    assert readable_address(url, covered={ord("ك")}) == url
+    assert readable_address(url, covered={ord("ك"), 0x1230}) == "https://a.example/ك-ሰ"

@@ -188,6 +188,13 @@ def test_escaped_address_reads_back_in_letters(renderer, tmp_path):
     escaped = text("https://akhbar.example/%D8%AB%D9%82%D8%A7%D9%81%D8%A9/2024/")
     assert "ثقافة" in escaped and "%D8" not in escaped
     assert escaped == text("https://akhbar.example/ثقافة/2024/")
+    # A letter our fonts lack stays escaped: the address prints, nothing goes missing.
+    article = parse_article({"id": "esc", "title": "عنوان", "body_html": "<p>نص.</p>",
+                             "url": "https://akhbar.example/%E1%88%B0/"})
+    result = renderer.pdf(article)
+    assert not result.missing_glyphs
+    printed = re.sub("[\u200e\u200f\u202a-\u202e]", "", pdftotext(result.pdf, tmp_path))
+    assert "akhbar.example/%E1%88%B0/" in printed
 
 
 def test_address_too_long_for_a_qr_code_is_printed_without_one(renderer, tmp_path, caplog):
