@@ -280,6 +280,71 @@ def test_worker_lost_between_claiming_the_next_stage_and_enqueueing_it(
         worker.stop()
 
 
+def test_worker_lost_between_claiming_the_assembly_and_enqueueing_it(
+        web, backends, tmp_path, corpus_in_postgres):
+    """The same for the last page-number task: it saves the last share, claims the
+    assembly, and dies before enqueueing it.  Held there with locks, not timing: the
+    page-number tables are locked until the parts are done, then the job's row until
+    every share is saved (the claim waits on it); Redis is stopped and the row let go,
+    so the claim goes through and the enqueue keeps retrying; the process is killed."""
+    from sqlalchemy import create_engine, text
+
+    from service.edition import overlay_plan
+
+    settings, env, app = web
+    redis, postgres = backends
+    env = {**env, "MATBAA_EDITION_TIMEOUT": "20"}     # see the test above
+    worker = Worker(env, tmp_path, 1)
+    jobs = app.extensions["matbaa.jobs"]
+    engine = create_engine(postgres.url)
+
+    def waiting_on_a_lock():
+        with engine.connect() as connection:
+            return connection.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND query LIKE 'UPDATE jobs%'")).scalar() == 1
+
+    try:
+        client = app.test_client()
+        wait_until(lambda: worker.children(), 60, "the worker's process")
+        with engine.connect() as tables, engine.connect() as row:
+            tables.execute(text("LOCK TABLE job_overlays IN EXCLUSIVE MODE"))
+            location = post_edition(client, "technology", "تقنية")
+            job_id = location.rsplit("/", 1)[1]
+            wait_until(lambda: jobs.get(job_id)["status"] == "assembling", 120,
+                       "every part laid out")
+            row.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": job_id})
+            tables.commit()                          # the page-number tasks go on
+            shares = len(overlay_plan(jobs, job_id).shares)
+            assert shares >= 2
+            wait_until(lambda: jobs.overlay_count(job_id) == shares, 60, "every share saved")
+            wait_until(waiting_on_a_lock, 30, "the assembly's claim waiting on the job")
+            redis.stop()
+            row.rollback()                           # the claim goes through
+        try:
+            wait_until(lambda: jobs.get(job_id)["assembly_queued"] == 1, 30,
+                       "the assembly claimed")
+            time.sleep(1)
+            (child,) = worker.children()
+            assert jobs.get(job_id)["status"] == "assembling"     # not enqueued: not assembled
+            os.kill(child, signal.SIGKILL)          # inside the window, for certain
+        finally:
+            redis.start()
+        wait_until(lambda: finished(client, location), 300, "the edition after the loss")
+        status = client.get(location).get_json()
+        assert status["status"] == "done", status
+        log = Path(worker.log.name).read_text(encoding="utf-8", errors="replace")
+        assert re.search(r"page numbers \d+ redelivered; its next stage enqueued again", log), \
+            log[-3000:]
+        with client.get(status["pdf"]) as response:
+            pdf = response.data
+        check_edition(pdf, [a for a in corpus_in_postgres if a.section == "technology"],
+                      tmp_path)
+    finally:
+        engine.dispose()
+        worker.stop()
+
+
 def test_on_postgresql_every_reader_request_asks_the_store(web):
     """PostgreSQL gives no cheap change counter: the hot path (hot.py) stays off, so an
     update made elsewhere is seen at once."""
