@@ -226,20 +226,35 @@ def test_redis_stopped_and_restarted_mid_job(web, backends, tmp_path, corpus_in_
         worker.stop()
 
 
+def waiting_on_the_job(engine):
+    """Whether a worker's UPDATE of the jobs table waits on a lock."""
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        return connection.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query LIKE 'UPDATE jobs%'")).scalar() == 1
+
+
 def test_worker_lost_between_claiming_the_next_stage_and_enqueueing_it(
         web, backends, tmp_path, corpus_in_postgres):
     """The last part's process claims the job for the page-number stage, then dies
-    before that stage is enqueued.  Held in that window for real: Redis is stopped
-    while the last part is laid out, so the enqueue after the claim keeps retrying;
-    the process is killed there.  The part comes back redelivered, finds the job
-    claimed with nothing enqueued, and enqueues the next stage again."""
+    before that stage is enqueued.  Held in that window with a lock, not timing: the
+    job's row is locked once every other part is done, so the last part waits to
+    count itself; Redis is stopped and the row let go, so the claim goes through and
+    the enqueue after it keeps retrying; the process is killed there.  The part comes
+    back redelivered, finds the job claimed with nothing enqueued, and enqueues the
+    next stage again."""
+    from sqlalchemy import create_engine, text
+
     settings, env, app = web
-    redis, _postgres = backends
+    redis, postgres = backends
     # The message of a process lost while the broker was away comes back after the
     # visibility timeout (MATBAA_EDITION_TIMEOUT + 60 s): kept short here.
     env = {**env, "MATBAA_EDITION_TIMEOUT": "20"}
     worker = Worker(env, tmp_path, 1)
     jobs = app.extensions["matbaa.jobs"]
+    engine = create_engine(postgres.url)
     try:
         client = app.test_client()
         wait_until(lambda: worker.children(), 60, "the worker's process")
@@ -247,19 +262,18 @@ def test_worker_lost_between_claiming_the_next_stage_and_enqueueing_it(
         job_id = location.rsplit("/", 1)[1]
         wait_until(lambda: jobs.get(job_id)["plan"], 60, "the job planned")
         job = jobs.get(job_id)
-        last = len(json.loads(job["plan"])[-1]["ids"])
         assert len(json.loads(job["plan"])) > 1
-
-        def last_part_taken():
-            # Every other part done and the queue empty: the worker holds the last one.
-            queued = subprocess.run(["redis-cli", "-p", str(redis.port), "llen", "matbaa"],
-                                    capture_output=True, text=True).stdout.strip()
-            return jobs.get(job_id)["done"] == job["total"] - last and queued == "0"
-
-        wait_until(last_part_taken, 120, "the last part taken by the worker")
-        redis.stop()
+        last = len(json.loads(job["plan"])[-1]["ids"])
+        wait_until(lambda: jobs.get(job_id)["done"] == job["total"] - last, 120,
+                   "every part but the last laid out")
+        with engine.connect() as row:
+            row.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": job_id})
+            wait_until(lambda: waiting_on_the_job(engine), 60,
+                       "the last part waiting to count itself")
+            redis.stop()
+            row.rollback()                           # the part counts itself, claims
         try:
-            wait_until(lambda: jobs.get(job_id)["status"] == "assembling", 60,
+            wait_until(lambda: jobs.get(job_id)["status"] == "assembling", 30,
                        "the job claimed after its last part")
             time.sleep(1)
             (child,) = worker.children()
@@ -272,11 +286,13 @@ def test_worker_lost_between_claiming_the_next_stage_and_enqueueing_it(
         status = client.get(location).get_json()
         assert status["status"] == "done", status
         log = Path(worker.log.name).read_text(encoding="utf-8", errors="replace")
-        assert "redelivered; its next stage enqueued again" in log, log[-3000:]
+        assert re.search(r"part \d+ redelivered; its next stage enqueued again", log), \
+            log[-3000:]
         with client.get(status["pdf"]) as response:
             pdf = response.data
         check_edition(pdf, [a for a in corpus_in_postgres if a.section == "politic"], tmp_path)
     finally:
+        engine.dispose()
         worker.stop()
 
 
@@ -298,12 +314,6 @@ def test_worker_lost_between_claiming_the_assembly_and_enqueueing_it(
     jobs = app.extensions["matbaa.jobs"]
     engine = create_engine(postgres.url)
 
-    def waiting_on_a_lock():
-        with engine.connect() as connection:
-            return connection.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND query LIKE 'UPDATE jobs%'")).scalar() == 1
-
     try:
         client = app.test_client()
         wait_until(lambda: worker.children(), 60, "the worker's process")
@@ -318,7 +328,8 @@ def test_worker_lost_between_claiming_the_assembly_and_enqueueing_it(
             shares = len(overlay_plan(jobs, job_id).shares)
             assert shares >= 2
             wait_until(lambda: jobs.overlay_count(job_id) == shares, 60, "every share saved")
-            wait_until(waiting_on_a_lock, 30, "the assembly's claim waiting on the job")
+            wait_until(lambda: waiting_on_the_job(engine), 30,
+                       "the assembly's claim waiting on the job")
             redis.stop()
             row.rollback()                           # the claim goes through
         try:
