@@ -25,6 +25,7 @@ ADDRESS = re.compile(
 
 # Percent-escapes of bytes outside ASCII: UTF-8 text an address was written in.
 _ESCAPED_UTF8 = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
+_NON_ASCII_ESCAPE = re.compile(r"%[89A-Fa-f][0-9A-Fa-f]")
 
 
 def readable_address(url, covered=None):
@@ -35,9 +36,10 @@ def readable_address(url, covered=None):
     changes meaning; of those, format, control and space characters stay escaped
     (a right-to-left override would reorder the address as printed), and so do
     bytes that are not UTF-8.  The host is left as given (xn--…): no look-alikes.
-    The whole address stays as given when a letter would have no glyph in our fonts
+    The whole address stays escaped when a letter would have no glyph in our fonts
     (``covered``: their code points) or when it was escaped twice over (UTF-8 read
-    as Windows-1252 and escaped again: one corpus address printed «Ã˜Âª…»).
+    as Windows-1252 and escaped again: one corpus address printed «Ã˜Âª…»); a long
+    segment of it is then shortened to "…".
     """
     start = url.find("://")
     path = url.find("/", start + 3 if start >= 0 else 0)
@@ -56,7 +58,15 @@ def readable_address(url, covered=None):
     if any(map(_escaped_twice, letters)) or covered is not None and any(
             ord(char) not in covered and unicodedata.category(char)[0] not in "CZ"
             for text in letters for char in text):
-        return url
+        # Not readable: a segment of such escapes is printed as "…" (the QR code holds
+        # the address whole).  The corpus's twice-escaped one was 700 characters of
+        # %C3%98…, more Latin letters than its article had Arabic ones, so pdftotext
+        # took the page for left-to-right and reordered its mixed lines.
+        end = min(i for i in (url.find("?", path), url.find("#", path), len(url)) if i >= 0)
+        segments = url[path:end].split("/")
+        return url[:path] + "/".join(
+            "…" if len(_NON_ASCII_ESCAPE.findall(segment)) >= 12 else segment
+            for segment in segments) + url[end:]
     return shown
 
 
