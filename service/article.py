@@ -61,6 +61,19 @@ class Article(BaseModel):
     lang: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "ar"
     lead_image: LeadImage | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _source_as_site(cls, data):
+        # News datasets and APIs name the publication "source" (the corpus: "Jawhara
+        # FM"; NewsAPI: {"name": …}).  Without it the print said «read the article on
+        # the site of» the service's own name, under another site's address.
+        if isinstance(data, dict) and not data.get("site"):
+            source = data.get("source")
+            name = source.get("name") if isinstance(source, dict) else source
+            if isinstance(name, str) and name.strip():
+                data = {**data, "site": name.strip()}
+        return data
+
     @field_validator("published_at", "updated_at", mode="before")
     @classmethod
     def _day_first(cls, value):

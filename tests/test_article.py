@@ -59,6 +59,17 @@ def test_dates_iso_or_day_first(written, iso):
     assert article.published_at.isoformat() == iso
 
 
+@pytest.mark.parametrize("given, site", [
+    ({"source": "Jawhara FM"}, "Jawhara FM"),                  # the corpus's field
+    ({"source": {"id": None, "name": "BBC Arabic"}}, "BBC Arabic"),   # NewsAPI's
+    ({"source": "Jawhara FM", "site": "الوطن العربي"}, "الوطن العربي"),
+    ({"source": " "}, None),
+])
+def test_source_names_the_site(given, site):
+    article = parse_article({"id": "a", "title": "t", "paragraphs": ["x"], **given})
+    assert article.site == site
+
+
 def test_not_an_object():
     with pytest.raises(ArticleInvalid):
         parse_article(["not", "an", "object"])

@@ -56,6 +56,7 @@ def test_import_the_corpus_as_it_is(runner, shared_dir, app):
     assert store.list()[1] == 304
     day_first = store.get("JA-culture-101-20150517")       # written 17/05/2015
     assert day_first.published_at.date().isoformat() == "2015-05-17"
+    assert day_first.site == "Jawhara FM"                     # its "source"
 
 
 def test_fonts_reports_coverage_and_missing_characters(runner, tmp_path):
