@@ -633,6 +633,7 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
             page.add_resource(form, pikepdf.Name.XObject, pikepdf.Name(name))
             page.contents_add(pikepdf.Stream(edition, f"q {name} Do Q".encode()),
                               prepend=False)
+    _link_contents(edition, front["rooms"], numbers)
     with edition.open_outline() as outline:
         outline.root.clear()
         outline.root.append(pikepdf.OutlineItem("المحتويات", first_footer - 1))
@@ -649,6 +650,31 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
     return out.getvalue()
 
 
+def _link_contents(edition, rooms, numbers):
+    """Make each entry of the contents a link to its article's first page, as the
+    contents of an edition laid out as one document are (there WeasyPrint makes them
+    from the entries' <a href>; a front laid out apart from the parts has no page to
+    point to yet)."""
+    import pikepdf
+
+    for index, room in sorted(rooms.items()):
+        if len(room) < 5:        # a front kept by an earlier version: no links, as then
+            continue
+        page_number, left, bottom, top, right = room
+        page = edition.pages[page_number - 1]
+        height = float(page.mediabox[3])
+        # CSS px from the top left corner → PDF points from the bottom left (1 px = 0.75 pt).
+        rect = [round(left * 0.75, 3), round(height - bottom * 0.75, 3),
+                round(right * 0.75, 3), round(height - top * 0.75, 3)]
+        link = edition.make_indirect(pikepdf.Dictionary(
+            Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link, Rect=rect,
+            Border=[0, 0, 0], F=4,
+            Dest=[edition.pages[numbers[index] - 1].obj, pikepdf.Name.Fit]))
+        if pikepdf.Name.Annots not in page.obj:
+            page.obj.Annots = pikepdf.Array()
+        page.obj.Annots.append(link)
+
+
 def placement(front, parts):
     """Where an edition's page numbers go, once its front and parts are laid out.
 
@@ -663,7 +689,7 @@ def placement(front, parts):
         numbers.update({index: offset + page for index, page in part["starts"].items()})
         offset += part["pages"]
     placed = {}
-    for index, (page, x, y) in sorted(front["rooms"].items()):
+    for index, (page, x, y, *_box) in sorted(front["rooms"].items()):
         placed.setdefault(page, []).append((x, y, numbers[index]))
     return total, numbers, placed, front["contents_page"]
 

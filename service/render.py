@@ -304,8 +304,9 @@ class Renderer:
 
         Returns the PDF, its page count, the first page of the contents (pages
         before it are the cover's, without a footer) and where each entry's number
-        goes: {article index: [page, x, y]}, the entry's left and bottom (1-based
-        page, CSS px from the page's top left corner).
+        goes: {article index: [page, x, y, top, right]}, the entry's left and bottom
+        (1-based page, CSS px from the page's top left corner), then its top and
+        right: the entry is made a link to its article when the edition is assembled.
         """
         document_html = self.templates.edition_html(
             title, articles, options, self.settings.site_name, mode="front")
@@ -314,11 +315,12 @@ class Renderer:
         def rooms(document):
             found["pages"] = len(document.pages)
             for number, page in enumerate(document.pages, 1):
-                for anchor, (left, _top, _right, bottom) in page.anchors.items():
+                for anchor, (left, top, right, bottom) in page.anchors.items():
                     if anchor == "contents":      # on every page the contents span
                         found.setdefault("contents_page", number)
                     elif anchor[0] == "n" and anchor[1:].isdigit():
-                        found.setdefault("rooms", {})[int(anchor[1:])] = [number, left, bottom]
+                        found.setdefault("rooms", {})[int(anchor[1:])] = [
+                            number, left, bottom, top, right]
 
         pdf = self._edition_html_to_pdf(document_html, identifier=_digest(document_html),
                                         on_document=rooms)

@@ -189,6 +189,16 @@ def test_edition_in_parallel_parts(shared_dir, store, tmp_path, monkeypatch):
         whole = renderer.edition_pdf("ثقافة ورياضة", in_section_order(chosen),
                                      renderer.default_options())
         assert same_pages(pdf, whole, tmp_path)
+        # Each entry of the contents is a link to its article's first page, over the
+        # entry, where the one-document edition's links (its title's, its number's) are.
+        links, whole_links = contents_links(pdf), contents_links(whole)
+        assert sorted(target for _p, _r, target in links) == sorted(starts.values())
+        assert {t for _p, _r, t in whole_links} == set(starts.values())
+        for page, rect, target in whole_links:
+            mine = [r for p, r, t in links if p == page and t == target]
+            x, y = (rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2
+            assert len(mine) == 1 and mine[0][0] <= x <= mine[0][2] and \
+                mine[0][1] <= y <= mine[0][3], (page, rect, target, mine)
 
         # The page numbers made in two shares, one per render process: still right.
         shares = []
@@ -204,6 +214,24 @@ def test_edition_in_parallel_parts(shared_dir, store, tmp_path, monkeypatch):
     finally:
         pool.close()
 
+
+
+def contents_links(pdf):
+    """(page, rect, page it leads to) of every link annotation, named or explicit."""
+    reader = PdfReader(io.BytesIO(pdf))
+    number_of = {page.indirect_reference.idnum: n for n, page in enumerate(reader.pages, 1)}
+    named = {name: reader.get_destination_page_number(dest) + 1
+             for name, dest in reader.named_destinations.items()}
+    links = []
+    for number, page in enumerate(reader.pages, 1):
+        for annot in page.get("/Annots") or []:
+            annot = annot.get_object()
+            if annot.get("/Subtype") != "/Link":
+                continue
+            dest = annot["/Dest"]
+            target = named[dest] if isinstance(dest, str) else number_of[dest[0].idnum]
+            links.append((number, [float(v) for v in annot["/Rect"]], target))
+    return links
 
 
 def same_pages(pdf, other, tmp_path):
