@@ -236,6 +236,19 @@ def waiting_on_the_job(engine):
             " AND query LIKE 'UPDATE jobs%'")).scalar() == 1
 
 
+def finishes_after_the_loss(client, location, worker, stage, articles, tmp_path):
+    """The job finishes though a process was killed inside a claim-then-enqueue window:
+    its ``stage`` task came back redelivered and enqueued the next stage again."""
+    wait_until(lambda: finished(client, location), 300, "the edition after the loss")
+    status = client.get(location).get_json()
+    assert status["status"] == "done", status
+    log = Path(worker.log.name).read_text(encoding="utf-8", errors="replace")
+    assert re.search(rf"{stage} \d+ redelivered; its next stage enqueued again", log), \
+        log[-3000:]
+    with client.get(status["pdf"]) as response:
+        check_edition(response.data, articles, tmp_path)
+
+
 def test_worker_lost_between_claiming_the_next_stage_and_enqueueing_it(
         web, backends, tmp_path, corpus_in_postgres):
     """The last part's process claims the job for the page-number stage, then dies
@@ -282,15 +295,9 @@ def test_worker_lost_between_claiming_the_next_stage_and_enqueueing_it(
             os.kill(child, signal.SIGKILL)          # inside the window, for certain
         finally:
             redis.start()
-        wait_until(lambda: finished(client, location), 300, "the edition after the loss")
-        status = client.get(location).get_json()
-        assert status["status"] == "done", status
-        log = Path(worker.log.name).read_text(encoding="utf-8", errors="replace")
-        assert re.search(r"part \d+ redelivered; its next stage enqueued again", log), \
-            log[-3000:]
-        with client.get(status["pdf"]) as response:
-            pdf = response.data
-        check_edition(pdf, [a for a in corpus_in_postgres if a.section == "politic"], tmp_path)
+        finishes_after_the_loss(client, location, worker, "part",
+                                [a for a in corpus_in_postgres if a.section == "politic"],
+                                tmp_path)
     finally:
         engine.dispose()
         worker.stop()
@@ -341,16 +348,9 @@ def test_worker_lost_between_claiming_the_assembly_and_enqueueing_it(
             os.kill(child, signal.SIGKILL)          # inside the window, for certain
         finally:
             redis.start()
-        wait_until(lambda: finished(client, location), 300, "the edition after the loss")
-        status = client.get(location).get_json()
-        assert status["status"] == "done", status
-        log = Path(worker.log.name).read_text(encoding="utf-8", errors="replace")
-        assert re.search(r"page numbers \d+ redelivered; its next stage enqueued again", log), \
-            log[-3000:]
-        with client.get(status["pdf"]) as response:
-            pdf = response.data
-        check_edition(pdf, [a for a in corpus_in_postgres if a.section == "technology"],
-                      tmp_path)
+        finishes_after_the_loss(client, location, worker, "page numbers",
+                                [a for a in corpus_in_postgres if a.section == "technology"],
+                                tmp_path)
     finally:
         engine.dispose()
         worker.stop()
