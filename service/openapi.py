@@ -19,6 +19,8 @@ _ID = {"name": "article_id", "in": "path", "required": True,
 _JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _JSON = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}
 
+_DAY_FIRST_PATTERN = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}([ T]\d{1,2}:\d\d)?$"
+
 ARTICLE_SCHEMA = {
     "type": "object", "required": ["id", "title"],
     "properties": {
@@ -27,14 +29,19 @@ ARTICLE_SCHEMA = {
         "body_html": {"type": "string"},
         "paragraphs": {"type": "array", "items": {"type": "string"}},
         "slug": {"type": "string"}, "url": {"type": "string", "format": "uri"},
-        "site": {"type": "string"}, "subtitle": {"type": "string"},
+        "site": {"type": "string", "description": "The publication."},
+        "source": {"description": "The publication, as news datasets name it, when `site` "
+                   "is absent.", "anyOf": [
+                       {"type": "string"},
+                       {"type": "object", "properties": {"name": {"type": "string"}}}]},
+        "subtitle": {"type": "string"},
         "section": {"type": "string"},
         "breadcrumb": {"type": "array", "items": {"type": "string"}},
         "categories": {"type": "array", "items": {"type": "string"}},
         "tags": {"type": "array", "items": {"type": "string"}},
         "author": {"type": "string"},
-        "published_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
+        "published_at": {"$ref": "#/components/schemas/Date"},
+        "updated_at": {"$ref": "#/components/schemas/Date"},
         "lang": {"type": "string", "default": "ar"},
         "lead_image": {"type": "object", "required": ["src"], "properties": {
             "src": {"type": "string"}, "caption": {"type": "string"}, "alt": {"type": "string"}}},
@@ -51,6 +58,11 @@ def spec():
         "components": {
             "schemas": {
                 "Article": ARTICLE_SCHEMA,
+                "Date": {"description": "ISO 8601, or day first as Arabic sites write "
+                         "dates (17/05/2015, 17-05-2015 21:30); never month first.",
+                         "anyOf": [{"type": "string", "format": "date-time"},
+                                   {"type": "string", "format": "date"},
+                                   {"type": "string", "pattern": _DAY_FIRST_PATTERN}]},
                 "Error": {"type": "object", "properties": {"error": {
                     "type": "object", "required": ["code", "message_ar", "message_en"],
                     "properties": {"code": {"type": "string"}, "message_ar": {"type": "string"},
