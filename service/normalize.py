@@ -24,8 +24,8 @@ ADDRESS = re.compile(
 
 
 # Percent-escapes of bytes outside ASCII: UTF-8 text an address was written in.
-_ESCAPED_UTF8 = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
 _NON_ASCII_ESCAPE = re.compile(r"%[89A-Fa-f][0-9A-Fa-f]")
+_ESCAPED_UTF8 = re.compile(f"(?:{_NON_ASCII_ESCAPE.pattern})+")
 
 
 def readable_address(url, covered=None):

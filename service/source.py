@@ -73,7 +73,7 @@ def _clean(text):
 def _terms(values):
     """Tags or categories as single terms, each once, in order: pages give them as one
     comma-separated string («news , lbci , أخبار»), as that string and its terms
-    again, or twice over (three of the six corpus pages)."""
+    again, or twice over (four of the six corpus pages)."""
     terms = {}
     for value in values or ():
         for term in re.split(r"[,،]", value or ""):

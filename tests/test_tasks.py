@@ -236,6 +236,22 @@ def waiting_on_the_job(engine):
             " AND query LIKE 'UPDATE jobs%'")).scalar() == 1
 
 
+def kill_inside_the_window(redis, row, worker, claimed, what, not_handed_on):
+    """Stop Redis and let the job's row go (``row``, a connection holding its lock): the
+    claim goes through and the enqueue after it keeps retrying.  Once ``claimed()``,
+    check ``not_handed_on()`` and kill the worker process there; Redis starts again."""
+    redis.stop()
+    try:
+        row.rollback()
+        wait_until(claimed, 30, what)
+        time.sleep(1)
+        (child,) = worker.children()
+        assert not_handed_on()
+        os.kill(child, signal.SIGKILL)          # inside the window, for certain
+    finally:
+        redis.start()
+
+
 def finishes_after_the_loss(client, location, worker, stage, articles, tmp_path):
     """The job finishes though a process was killed inside a claim-then-enqueue window:
     its ``stage`` task came back redelivered and enqueued the next stage again."""
@@ -283,18 +299,12 @@ def test_worker_lost_between_claiming_the_next_stage_and_enqueueing_it(
             row.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": job_id})
             wait_until(lambda: waiting_on_the_job(engine), 60,
                        "the last part waiting to count itself")
-            redis.stop()
-            row.rollback()                           # the part counts itself, claims
-        try:
-            wait_until(lambda: jobs.get(job_id)["status"] == "assembling", 30,
-                       "the job claimed after its last part")
-            time.sleep(1)
-            (child,) = worker.children()
-            claimed = jobs.get(job_id)
-            assert claimed["assembly_queued"] is None and not jobs.overlay_count(job_id)
-            os.kill(child, signal.SIGKILL)          # inside the window, for certain
-        finally:
-            redis.start()
+            kill_inside_the_window(         # the part counts itself, claims
+                redis, row, worker,
+                lambda: jobs.get(job_id)["status"] == "assembling",
+                "the job claimed after its last part",
+                lambda: jobs.get(job_id)["assembly_queued"] is None
+                and not jobs.overlay_count(job_id))
         finishes_after_the_loss(client, location, worker, "part",
                                 [a for a in corpus_in_postgres if a.section == "politic"],
                                 tmp_path)
@@ -337,17 +347,10 @@ def test_worker_lost_between_claiming_the_assembly_and_enqueueing_it(
             wait_until(lambda: jobs.overlay_count(job_id) == shares, 60, "every share saved")
             wait_until(lambda: waiting_on_the_job(engine), 30,
                        "the assembly's claim waiting on the job")
-            redis.stop()
-            row.rollback()                           # the claim goes through
-        try:
-            wait_until(lambda: jobs.get(job_id)["assembly_queued"] == 1, 30,
-                       "the assembly claimed")
-            time.sleep(1)
-            (child,) = worker.children()
-            assert jobs.get(job_id)["status"] == "assembling"     # not enqueued: not assembled
-            os.kill(child, signal.SIGKILL)          # inside the window, for certain
-        finally:
-            redis.start()
+            kill_inside_the_window(         # the claim goes through
+                redis, row, worker,
+                lambda: jobs.get(job_id)["assembly_queued"] == 1, "the assembly claimed",
+                lambda: jobs.get(job_id)["status"] == "assembling")   # not assembled
         finishes_after_the_loss(client, location, worker, "page numbers",
                                 [a for a in corpus_in_postgres if a.section == "technology"],
                                 tmp_path)
