@@ -7,6 +7,7 @@ from flask import Flask
 from . import errors, http, observe
 from .cache import PdfCache
 from .hot import HotPath
+from .security import SecurityHeaders
 from .render import Renderer
 from .settings import Settings
 from .store import Store
@@ -59,4 +60,6 @@ def create_app(settings=None, render_pool=False):
     http.init_app(app)
     app.wsgi_app = HotPath(app.wsgi_app, app.extensions["matbaa.store"],
                            settings.hot_cache_bytes, app.extensions["matbaa.observer"])
+    # Outermost, so that every answer carries the headers, the hot path's too.
+    app.wsgi_app = SecurityHeaders(app.wsgi_app, settings)
     return app

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory, url_for
 from werkzeug.exceptions import NotFound
 
-from . import errors, hot
+from . import errors, hot, security
 from .article import parse_article
 from .cache import rendered
 from .observe import metrics
@@ -226,9 +226,15 @@ def article_print(article_id):
     options = RenderOptions.from_query(request.args, _settings())
     pdf_href = url_for("matbaa.article_pdf", article_id=article.id, download="1",
                        **{name: getattr(options, name) for name in RenderOptions.ALLOWED})
-    html = _renderer().html(article, options, asset_base=url_for("matbaa.home") + "assets/",
-                            pdf_href=pdf_href, autoprint=request.args.get("print") == "1")
-    return Response(html, mimetype="text/html")
+    renderer = _renderer()
+    html = renderer.html(article, options, asset_base=url_for("matbaa.home") + "assets/",
+                         pdf_href=pdf_href, autoprint=request.args.get("print") == "1")
+    response = Response(html, mimetype="text/html")
+    # The page's own inline stylesheet (its @page rules) by hash; images from the hosts
+    # the operator allowed.
+    response.headers["Content-Security-Policy"] = security.page_policy(
+        _settings(), html, renderer.images.csp_sources())
+    return response
 
 
 def require_writer():
@@ -448,7 +454,7 @@ def asset(mount, filename):
     """Fonts and the stylesheet for the browser print view."""
     renderer = _renderer()
     folders = {"fonts": renderer.fonts.folder, "print": renderer.templates.folder}
-    if mount not in folders or not filename.endswith((".ttf", ".css")):
+    if mount not in folders or not filename.endswith((".ttf", ".css", ".js")):
         raise NotFound()
     return send_from_directory(folders[mount], filename, max_age=86400)
 

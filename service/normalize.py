@@ -16,6 +16,8 @@ import unicodedata
 
 import lxml.html
 
+from .sanitize import inner_html, parse_fragment
+
 LRI, PDI = "\u2066", "\u2069"
 # An address ends before trailing punctuation that belongs to the sentence.
 ADDRESS = re.compile(
@@ -93,10 +95,21 @@ def isolate_addresses(text):
 
 
 def normalize_body(body_html):
-    """Apply the right-to-left normalisations to sanitized body HTML."""
-    if not body_html or ("<span" not in body_html and not ADDRESS.search(body_html)):
+    """Apply the right-to-left normalisations to sanitized body HTML (a string)."""
+    if not body_html:
         return body_html
-    root = lxml.html.fragment_fromstring(body_html, create_parent="div")
+    root = parse_fragment(body_html)
+    normalize_tree(root)
+    return inner_html(root)
+
+
+def normalize_tree(root):
+    """Apply the right-to-left normalisations to a sanitized fragment, in place.
+
+    It works on the parsed tree and never on text joined back into markup: the
+    caller serialises the tree once, so text stays text (an escaped «&lt;img …&gt;»
+    in the article is printed as those characters, never parsed as an element).
+    """
     # A span with no attributes changes nothing but splits the text into two
     # boxes, each shaped on its own: dissolve it so ligatures form across it.
     for span in list(root.iter("span")):
@@ -117,8 +130,7 @@ def normalize_body(body_html):
                 anchor.addnext(span)
                 anchor = span
             _mark_block(element.getparent())
-    return (root.text or "") + "".join(
-        lxml.html.tostring(child, encoding="unicode") for child in root)
+    return root
 
 
 BLOCKS = {"p", "li", "td", "th", "blockquote", "div", "dd", "dt", "figcaption", "caption",

@@ -146,7 +146,7 @@ class Renderer:
             article, options, self.settings.site_name,
             font_css=self.fonts.font_face_css(f"{asset_base}fonts/"),
             stylesheet_href=f"{asset_base}print/print.css", pdf_href=pdf_href,
-            autoprint=autoprint)
+            script_href=f"{asset_base}print/toolbar.js", autoprint=autoprint)
 
     def pdf(self, article, options=None):
         """Render ``article`` to PDF bytes, reporting characters no bundled font covers.

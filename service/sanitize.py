@@ -67,6 +67,20 @@ def paragraphs_to_html(paragraphs):
 def clean_body(body_html, image_allowed=None):
     """Return ``(html, links)``: ``body_html`` with only allowed markup and no site chrome.
 
+    The string form of ``clean_tree``, serialised once.
+    """
+    root, links = clean_tree(body_html, image_allowed)
+    return inner_html(root), links
+
+
+def clean_tree(body_html, image_allowed=None):
+    """Return ``(root, links)``: ``body_html`` parsed, with only allowed markup and no
+    site chrome, as the children of ``root`` (a ``<div>`` of our own).
+
+    Later stages (normalize) change this tree and ``inner_html`` serialises it once,
+    so what the template and WeasyPrint get is what was allowed here: text is never
+    joined back into markup unescaped.
+
     ``links`` lists ``(text, address)`` of every web link, in order; each such
     link gets the class ``noted`` so the print stylesheet can number it.
 
@@ -80,11 +94,11 @@ def clean_body(body_html, image_allowed=None):
         strip_comments=True)
     links = []
     if not cleaned.strip():
-        return "", links
+        return parse_fragment(""), links
     if _max_depth(cleaned) > REFUSED_DEPTH:
         raise ArticleInvalid("body_html", f"elements are nested more than {REFUSED_DEPTH} deep",
                              f"عناصر المقال متداخلة بعمق يتجاوز {REFUSED_DEPTH}")
-    root = lxml.html.fragment_fromstring(cleaned, create_parent="div", parser=_PARSER)
+    root = parse_fragment(cleaned)
     _flatten_deep(root)
     for element in list(root.iter()):
         if element is root or element.getparent() is None:
@@ -110,9 +124,20 @@ def clean_body(body_html, image_allowed=None):
             elif not href.lower().startswith("mailto:"):
                 element.attrib.pop("href", None)
     _drop_label_text(root)
-    return "".join(
-        lxml.html.tostring(child, encoding="unicode") if not isinstance(child, str)
-        else html.escape(child) for child in _children_with_text(root)), links
+    return root, links
+
+
+def parse_fragment(fragment_html):
+    """``fragment_html`` parsed as the children of a ``<div>`` of our own."""
+    return lxml.html.fragment_fromstring(fragment_html or "", create_parent="div",
+                                         parser=_PARSER)
+
+
+def inner_html(root):
+    """The markup of ``root``'s children: the one serialisation of a body tree."""
+    markup = lxml.html.tostring(root, encoding="unicode")
+    assert markup.startswith("<div>") and markup.endswith("</div>"), markup[:40]
+    return markup[len("<div>"):-len("</div>")]
 
 
 def _max_depth(html_text):
@@ -175,9 +200,3 @@ def _drop_label_text(root):
     for child in root:
         if child.tail and child.tail.strip().lower() in CHROME_LABELS:
             child.tail = ""
-
-
-def _children_with_text(root):
-    if root.text:
-        yield root.text
-    yield from root

@@ -91,6 +91,9 @@ class Settings:
         PROJECT_ROOT / "fonts", "Folder holding the bundled fonts and manifest.json.")
     templates_dir: Path = _setting(
         PROJECT_ROOT / "templates", "Folder holding the print/ templates.")
+    frame_ancestors: str = _setting(
+        "'none'", "Who may show the service's pages and PDFs in a frame (the CSP "
+        "frame-ancestors sources): 'none', 'self', or origins such as https://news.example.")
     shared_dir: Path = _setting(
         PROJECT_ROOT.parent / "shared",
         "Read-only corpus used by the corpus tests (articles, pages, W3C cases).")
@@ -152,6 +155,12 @@ class Settings:
             if f.name == "wordpress_url" and self.wordpress_url and not re.fullmatch(
                     r"https?://[^\s/]+(/[^\s]*)?", self.wordpress_url.strip()):
                 raise SettingsError("MATBAA_WORDPRESS_URL must be an http(s) address")
+            if f.name == "frame_ancestors" and not re.fullmatch(
+                    r"'none'|(?:'self'|https?://[A-Za-z0-9.*:-]+)(?: (?:'self'|https?://"
+                    r"[A-Za-z0-9.*:-]+))*", self.frame_ancestors.strip()):
+                raise SettingsError(
+                    "MATBAA_FRAME_ANCESTORS must be 'none', or 'self' and http(s) origins "
+                    "separated by spaces")
             if f.type is int and getattr(self, f.name) < f.metadata.get("minimum", 1):
                 raise SettingsError(f"MATBAA_{f.name.upper()} must be a positive number"
                                     if f.metadata.get("minimum", 1) else

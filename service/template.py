@@ -16,8 +16,8 @@ from markupsafe import Markup
 from PIL import Image
 
 from .errors import OptionInvalid
-from .normalize import isolate_addresses, normalize_body, readable_address
-from .sanitize import clean_body, paragraphs_to_html
+from .normalize import isolate_addresses, normalize_tree, readable_address
+from .sanitize import clean_tree, inner_html, paragraphs_to_html
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +88,12 @@ class Templates:
         return h.hexdigest()[:16]
 
     def article_html(self, article, options, site_name, *, font_css, stylesheet_href=None,
-                     pdf_href=None, image_check=None, autoprint=False):
+                     pdf_href=None, script_href=None, image_check=None, autoprint=False):
         """Return the print HTML of ``article``.
 
         For WeasyPrint the stylesheet is given separately (parsed once per
         process), so ``stylesheet_href`` is only set for the browser view, as
-        is ``pdf_href``, which adds the reader's toolbar.  ``image_check(src)``,
+        is ``pdf_href``, which adds the reader's toolbar (its script at ``script_href``).  ``image_check(src)``,
         given for PDFs, fetches each image first: one that cannot be had is
         replaced by a note, like an image that is not allowed.
         """
@@ -110,6 +110,7 @@ class Templates:
             "stylesheet_href": stylesheet_href,
             "toolbar": pdf_href is not None,
             "pdf_href": pdf_href,
+            "toolbar_src": script_href,
             "autoprint": autoprint,
             "digits_class": f"digits-{options.digits} size-{options.size}"
                             + (" no-images" if options.images == "0" else ""),
@@ -190,8 +191,9 @@ class Templates:
 
             def image_allowed(src):
                 return allowed(src) and image_check(src)
-        body, links = clean_body(body_source, image_allowed)
-        body = normalize_body(body)
+        # Sanitised and normalised on one tree, serialised once (text stays text).
+        root, links = clean_tree(body_source, image_allowed)
+        body = inner_html(normalize_tree(root))
         locale = _locale(article.lang)
         lead = article.lead_image
         return {
