@@ -2,11 +2,16 @@
 
 import logging
 
+import limits
 from flask import Flask
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import errors, http, observe
-from .cache import PdfCache
+from .cache import PdfCache, rendered
 from .hot import HotPath
+from .prerender import Prerenders
 from .security import SecurityHeaders
 from .render import Renderer
 from .settings import Settings
@@ -54,12 +59,26 @@ def create_app(settings=None, render_pool=False):
         # Jobs left queued or running by a stopped service are taken up again.
         for job_id in jobs.unfinished():
             http.job_runner(app).submit(job_id)
-    app.extensions["matbaa.cache"] = PdfCache(settings.pdf_cache_dir, settings.cache_max_bytes)
+    app.extensions["matbaa.cache"] = cache = PdfCache(settings.pdf_cache_dir,
+                                                      settings.cache_max_bytes)
+    # Uncached renders per client: in this process's memory (matbaa serve has one web
+    # process; its render processes take no requests).
+    app.extensions["matbaa.render_limiter"] = (
+        MovingWindowRateLimiter(MemoryStorage()), limits.parse(settings.render_rate))
     errors.init_app(app)
     observe.init_app(app)
+    app.extensions["matbaa.prerenders"] = Prerenders(
+        lambda article, options: rendered(renderer, cache, article, options),
+        settings.prerender_queue,
+        on_skipped=app.extensions["matbaa.metrics"].prerenders_skipped.inc)
     http.init_app(app)
     app.wsgi_app = HotPath(app.wsgi_app, app.extensions["matbaa.store"],
                            settings.hot_cache_bytes, app.extensions["matbaa.observer"])
+    if settings.trusted_proxies:
+        # The client's address (for limits and logs), scheme and host, from the proxies
+        # we were told of, and no further.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
     # Outermost, so that every answer carries the headers, the hot path's too.
     app.wsgi_app = SecurityHeaders(app.wsgi_app, settings)
     return app

@@ -95,9 +95,10 @@ class PdfCache:
                 "max_bytes": self.max_bytes}
 
 
-def rendered(renderer, cache, article, options):
+def rendered(renderer, cache, article, options, before_render=None):
     """The PDF of ``article`` with ``options``: from the cache, else rendered and kept.
 
+    ``before_render()`` is called on a miss, before rendering (it may refuse).
     Returns (pdf bytes, missing glyphs, whether it came from the cache).
     """
     key = renderer.etag(article, options)
@@ -105,6 +106,8 @@ def rendered(renderer, cache, article, options):
     if cached is not None:
         pdf, facts = cached
         return pdf, tuple(facts.get("missing_glyphs", ())), True
+    if before_render is not None:
+        before_render()
     result = renderer.pdf(article, options)
     # The file name goes with it, so a cached PDF is served without loading the article.
     cache.put(key, result.pdf, {"missing_glyphs": list(result.missing_glyphs),

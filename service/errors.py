@@ -87,6 +87,21 @@ class Forbidden(MatbaaError):
                   "set MATBAA_API_KEYS to allow other clients")
 
 
+class ForwardedWrite(Forbidden):
+    """A write that came through a proxy, with no keys to tell who sent it."""
+
+    code = "forwarded_write"
+
+    def __init__(self):
+        super().__init__(setting="MATBAA_API_KEYS")
+
+    message_ar = ("وصل الطلب عبر وسيط (بروكسي)، وبلا مفاتيح API لا تُقبل الكتابة إلا من الجهاز "
+                  "المحلي مباشرة؛ اضبط MATBAA_API_KEYS")
+    message_en = ("this write came through a proxy (X-Forwarded-For, Forwarded or X-Real-IP), "
+                  "so its client cannot be told from loopback; set MATBAA_API_KEYS and send "
+                  "Authorization: Bearer KEY")
+
+
 class RenderTooLong(MatbaaError):
     status, code = 503, "render_timeout"
     message_ar = "استغرق إنشاء الملف وقتاً أطول من المسموح"
@@ -118,6 +133,21 @@ class EditionNotReady(MatbaaError):
     status, code = 409, "edition_not_ready"
     message_ar = "النسخة لم تجهز بعد"
     message_en = "the edition is not ready; see its status"
+
+
+class RenderRateLimited(MatbaaError):
+    """One client caused more uncached renders than MATBAA_RENDER_RATE allows."""
+
+    status, code = 429, "render_rate_limited"
+    message_ar = "طلبت نسخاً جديدة كثيرة في وقت قصير؛ أعد المحاولة بعد قليل"
+
+    def __init__(self, rate, retry_after):
+        super().__init__(
+            f"more uncached renders from this client than {rate} allows; try again in "
+            f"{retry_after} s, or raise MATBAA_RENDER_RATE",
+            f"{self.message_ar} (بعد {retry_after} ثانية)", retry_after=retry_after,
+            setting="MATBAA_RENDER_RATE")
+        self.retry_after = retry_after
 
 
 class QueueUnavailable(MatbaaError):
@@ -190,7 +220,7 @@ def init_app(app):
     def handle_matbaa(exc):
         response = jsonify(exc.to_json())
         if exc.status in (429, 502, 503, 504):
-            response.headers["Retry-After"] = "5"
+            response.headers["Retry-After"] = str(getattr(exc, "retry_after", 5))
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="matbaa"'
         return response, exc.status

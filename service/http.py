@@ -2,8 +2,9 @@
 
 import hmac
 import ipaddress
+import math
 import re
-import threading
+import time
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory, url_for
@@ -135,8 +136,19 @@ def _article_pdf(article, options=None):
     etag = _renderer().etag(article, options)
     if _not_modified(etag):
         return _cacheable(Response(status=304), etag)
-    pdf, missing, hit = rendered(_renderer(), _cache(), article, options)
+    pdf, missing, hit = rendered(_renderer(), _cache(), article, options,
+                                 before_render=_count_render)
     return _served(article.file_stem, pdf, missing, etag, hit)
+
+
+def _count_render():
+    """A reader's request is about to cause a render: within MATBAA_RENDER_RATE?"""
+    limiter, rate = current_app.extensions["matbaa.render_limiter"]
+    client = request.remote_addr or "unknown"
+    if not limiter.hit(rate, "render", client):
+        reset = limiter.get_window_stats(rate, "render", client).reset_time
+        raise errors.RenderRateLimited(_settings().render_rate,
+                                       max(1, math.ceil(reset - time.time())))
 
 
 def _served(file_stem, pdf, missing, etag, hit):
@@ -172,10 +184,18 @@ def put_article(article_id):
 def wordpress_hook():
     """WordPress says a post was published, updated or unpublished: load it again now.
 
-    Body: ``{"post_id": 123}`` (JSON or form).  A published post is stored and its
+    Body: ``{"post_id": 123}`` (JSON; a form only with an API key).  A published post is stored and its
     PDF rendered in the background; a post that is no longer public is removed.
     """
     require_writer()
+    if not request.is_json and not _settings().api_key_list:
+        # A cross-site page can post a form to a service on loopback, but not JSON (that
+        # asks the browser's preflight first): without keys, JSON only.
+        raise errors.UnsupportedMediaType(
+            "send {\"post_id\": N} as application/json; a form is taken only with an API "
+            "key (MATBAA_API_KEYS)",
+            "أرسل {\"post_id\": N} بصيغة application/json؛ لا يُقبل النموذج إلا بمفتاح API",
+            setting="MATBAA_API_KEYS")
     wordpress = _wordpress()
     if wordpress is None:
         raise errors.ArticleNotFound("no WordPress site is configured; set MATBAA_WORDPRESS_URL",
@@ -202,22 +222,8 @@ def wordpress_hook():
 
 
 def _prerender(article):
-    """Render the default PDF in a thread, so the first reader is served from the cache."""
-    app = current_app._get_current_object()
-    renderer, cache = _renderer(), _cache()
-    options = renderer.default_options()
-
-    def work():
-        try:
-            rendered(renderer, cache, article, options)
-        except errors.MatbaaError as exc:   # busy, too long: the first reader waits
-            app.logger.warning("pre-render of %s not done: %s", article.id, exc.message_en)
-        except Exception:
-            app.logger.exception("pre-render of %s failed", article.id)
-
-    thread = threading.Thread(target=work, name=f"prerender-{article.id}", daemon=True)
-    thread.start()
-    app.extensions.setdefault("matbaa.prerenders", []).append(thread)
+    """Queue the default PDF's render, so the first reader is served from the cache."""
+    current_app.extensions["matbaa.prerenders"].submit(article, _renderer().default_options())
 
 
 @bp.get("/articles/<article_id>/print")
@@ -237,10 +243,21 @@ def article_print(article_id):
     return response
 
 
+# Headers a proxy adds: behind one, every client's connection comes from loopback.
+FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
 def require_writer():
-    """Writes and renders of sent content need an API key, or a loopback client."""
+    """Writes and renders of sent content need an API key, or a loopback client.
+
+    Without keys, a request that came through a proxy is refused: its connection is
+    from loopback whoever sent it (MATBAA_TRUSTED_PROXIES only says whose address to
+    believe, for limits and logs).
+    """
     keys = _settings().api_key_list
     if not keys:
+        if any(name in request.headers for name in FORWARDING_HEADERS):
+            raise errors.ForwardedWrite()
         if not _is_loopback(request.remote_addr):
             raise errors.Forbidden()
         return

@@ -42,6 +42,9 @@ class Metrics:
                                 ["status", "code"], registry=r)
         self.source_loads = Counter("matbaa_source_loads", "WordPress post loads by outcome",
                                     ["outcome"], registry=r)
+        self.prerenders_skipped = Counter(
+            "matbaa_prerenders_skipped", "Pre-renders left to the first reader: queue full",
+            registry=r)
         self.queue_waiting = Gauge("matbaa_render_queue_waiting",
                                    "Renders waiting for a free render process", registry=r)
         self.queue_running = Gauge("matbaa_render_queue_running",

@@ -13,7 +13,7 @@ _OPTIONS = [
     {"name": "images", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}},
     {"name": "archival", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}},
 ]
-_SOURCE_ERRORS = {str(code): _ERROR for code in (403, 404, 422, 502, 503, 504)}
+_SOURCE_ERRORS = {str(code): _ERROR for code in (403, 404, 422, 429, 502, 503, 504)}
 _ID = {"name": "article_id", "in": "path", "required": True,
        "schema": {"type": "string", "pattern": r"^[\w.\-]+$"}}
 _JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -107,7 +107,8 @@ def spec():
                               **_SOURCE_ERRORS}}},
             "/hooks/wordpress": {"post": {
                 "summary": "WordPress published, updated or unpublished a post: load it now "
-                           "and render it in the background (or remove it)",
+                           "and render it in the background (or remove it). JSON; a form "
+                           "only with an API key",
                 "security": [{"bearer": []}],
                 "requestBody": {"required": True, "content": {
                     "application/json": {"schema": {

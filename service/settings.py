@@ -59,6 +59,18 @@ class Settings:
         500, "Renders after which a render process is replaced by a fresh one (bounds memory).")
     render_queue: int = _setting(
         16, "Renders that may wait for a free render process; one more is refused with 429.")
+    render_rate: str = _setting(
+        "60/minute", "Uncached renders one client (by address) may cause, in the notation of "
+        "the limits library (60/minute, 1000/day); beyond it 429 with Retry-After. Cached "
+        "PDFs are never limited.")
+    prerender_queue: int = _setting(
+        64, "Articles whose PDF may wait to be rendered in the background after a PUT or the "
+        "WordPress hook; beyond it the first reader renders it; 0 turns pre-rendering off.",
+        minimum=0)
+    trusted_proxies: int = _setting(
+        0, "Reverse proxies in front of the service (nginx on the same host is 1): the "
+        "client's address, scheme and host are taken from their X-Forwarded-* headers for "
+        "that many hops, and only then.", minimum=0)
     api_keys: str = _setting(
         "", "Comma-separated keys for writes and renders of sent content "
         "(Authorization: Bearer KEY); empty means loopback clients only.")
@@ -72,6 +84,9 @@ class Settings:
         "post ids, loaded from its REST API. Its host may serve images.")
     wordpress_freshness: int = _setting(
         60, "Seconds a post loaded from WordPress is used before WordPress is asked again.")
+    wordpress_missing_ttl: int = _setting(
+        30, "Seconds a post WordPress said is missing or not public is answered 404/403 "
+        "without asking WordPress again (the publishing hook always asks).", minimum=0)
     wordpress_timeout: int = _setting(
         5, "Seconds allowed for one answer from WordPress.")
     cache_dir: Path | None = _setting(
@@ -161,6 +176,14 @@ class Settings:
                 raise SettingsError(
                     "MATBAA_FRAME_ANCESTORS must be 'none', or 'self' and http(s) origins "
                     "separated by spaces")
+            if f.name == "render_rate":
+                import limits
+
+                try:
+                    limits.parse(self.render_rate)
+                except ValueError:
+                    raise SettingsError("MATBAA_RENDER_RATE must be a rate such as 60/minute "
+                                        "or 1000/day") from None
             if f.type is int and getattr(self, f.name) < f.metadata.get("minimum", 1):
                 raise SettingsError(f"MATBAA_{f.name.upper()} must be a positive number"
                                     if f.metadata.get("minimum", 1) else

@@ -13,8 +13,13 @@ without one the reader gets a clear 502/504.  A post that WordPress says is
 missing (404) or not public (401/403: draft, private) is never served.
 """
 
+import contextlib
+import copy
 import json
 import logging
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import unquote, urlencode, urlsplit
@@ -59,6 +64,12 @@ class WordPress:
             num_pools=2, maxsize=4, retries=False,
             timeout=urllib3.Timeout(total=settings.wordpress_timeout),
             headers={"User-Agent": f"Matbaa/{version}", "Accept": "application/json"})
+        # Posts WordPress said are missing or not public, not asked for again within
+        # MATBAA_WORDPRESS_MISSING_TTL: a link to a deleted post must not cost WordPress
+        # a request per reader.  Bounded; the oldest go first.
+        self.missing_ttl = settings.wordpress_missing_ttl
+        self._missing = OrderedDict()   # post id or "slug:…" -> (when, the error)
+        self._missing_lock = threading.Lock()
         self._pretty_links = None    # learned on first use: does /wp-json/ answer?
         self._site_name = None
 
@@ -77,39 +88,49 @@ class WordPress:
     def load(self, post_id, *, force=False):
         """The post as an Article, from the store when fresh, else from WordPress."""
         post_id = str(post_id)
+        if force:
+            self._forget(post_id)
+        else:
+            self._raise_if_missing(post_id)
         state = self.store.source_state(post_id)
         stored = self.store.get(post_id) if state else None
         if stored is not None and not force and self._is_fresh(state):
             return Loaded(stored, "fresh")
-        try:
-            status, post, headers = self._get(
-                f"/wp/v2/posts/{post_id}", {"_embed": "1"}, self._validators(state, stored))
-        except (SourceUnavailable, SourceTimeout) as exc:
-            return self._stale_or_raise(stored, exc)
-        return self._accept(status, post, headers, state, stored)
+        with self._remembering(post_id):
+            try:
+                status, post, headers = self._get(
+                    f"/wp/v2/posts/{post_id}", {"_embed": "1"},
+                    self._validators(state, stored))
+            except (SourceUnavailable, SourceTimeout) as exc:
+                return self._stale_or_raise(stored, exc)
+            return self._accept(status, post, headers, state, stored)
 
     def load_slug(self, slug):
         """The published post with this slug (as WordPress shows it, or decoded)."""
         slug = unquote(slug)
+        self._raise_if_missing(f"slug:{slug}")
         state = self.store.source_state(source=SOURCE, slug=slug)
         stored = self.store.get(state["article_id"]) if state else None
         if stored is not None and self._is_fresh(state):
             return Loaded(stored, "fresh")
-        try:
-            status, posts, headers = self._get("/wp/v2/posts", {"slug": slug, "_embed": "1"})
-        except (SourceUnavailable, SourceTimeout) as exc:
-            return self._stale_or_raise(stored, exc)
-        if not isinstance(posts, list):
-            raise SourceUnavailable(self._says("answered the slug search with something "
-                                               "that is not a list of posts"))
-        if not posts:
-            raise ArticleNotFound(self._says(f"has no published post with the slug '{slug}'"),
-                                  f"لا يوجد في موقع ووردبريس مقال منشور بالاسم «{slug}»")
-        post = posts[0]
-        post_id = str(post.get("id", ""))
-        state = self.store.source_state(post_id) if self.handles(post_id) else None
-        stored = self.store.get(post_id) if state else None
-        return self._accept(status, post, headers, state, stored)
+        with self._remembering(f"slug:{slug}"):
+            try:
+                status, posts, headers = self._get("/wp/v2/posts",
+                                                   {"slug": slug, "_embed": "1"})
+            except (SourceUnavailable, SourceTimeout) as exc:
+                return self._stale_or_raise(stored, exc)
+            if not isinstance(posts, list):
+                raise SourceUnavailable(self._says("answered the slug search with something "
+                                                   "that is not a list of posts"))
+            if not posts:
+                raise ArticleNotFound(
+                    self._says(f"has no published post with the slug '{slug}'"),
+                    f"لا يوجد في موقع ووردبريس مقال منشور بالاسم «{slug}»")
+            post = posts[0]
+            post_id = str(post.get("id", ""))
+            state = self.store.source_state(post_id) if self.handles(post_id) else None
+            stored = self.store.get(post_id) if state else None
+            return self._accept(status, post, headers, state, stored)
 
     def site_name(self):
         """The site's own name (its REST index), asked once; None if it cannot be had."""
@@ -123,6 +144,37 @@ class WordPress:
         return self._site_name or None
 
     # -- internals ----------------------------------------------------------------
+
+    MAX_MISSING = 10_000
+
+    @contextlib.contextmanager
+    def _remembering(self, key):
+        """Remember a 404 or 403 from WordPress for ``key``, and let it go on."""
+        try:
+            yield
+        except (ArticleNotFound, ArticleNotPublic) as exc:
+            if self.missing_ttl > 0:
+                with self._missing_lock:
+                    self._missing.pop(key, None)
+                    self._missing[key] = (time.monotonic(), exc)
+                    while len(self._missing) > self.MAX_MISSING:
+                        self._missing.popitem(last=False)
+            raise
+
+    def _raise_if_missing(self, key):
+        with self._missing_lock:
+            remembered = self._missing.get(key)
+            if remembered is None:
+                return
+            when, exc = remembered
+            if time.monotonic() - when >= self.missing_ttl:
+                del self._missing[key]
+                return
+        raise copy.copy(exc).with_traceback(None)
+
+    def _forget(self, key):
+        with self._missing_lock:
+            self._missing.pop(key, None)
 
     def _accept(self, status, post, headers, state, stored):
         if status == 304 and stored is not None:

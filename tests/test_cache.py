@@ -61,8 +61,7 @@ def test_put_article_prerenders_for_the_first_reader(app, client, store):
     response = client.put(f"/articles/{SEED}", json=data)
     assert response.status_code == 201 and response.get_json()["outcome"] == "created"
     assert response.headers["Location"] == f"/articles/{SEED}.pdf"
-    for thread in app.extensions["matbaa.prerenders"]:
-        thread.join(30)
+    app.extensions["matbaa.prerenders"].join()
     first = client.get(f"/articles/{SEED}.pdf")
     assert first.headers["X-Matbaa-Cache"] == "hit"
     again = client.put(f"/articles/{SEED}", json=data)

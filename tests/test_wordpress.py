@@ -228,13 +228,12 @@ def test_publishing_hook_stores_and_prerenders(tmp_path, wordpress_site):
     response = client.post("/hooks/wordpress", json={"post_id": post_id})
     assert response.status_code == 201, response.data[:300]
     assert response.headers["Location"] == f"/articles/{post_id}.pdf"
-    for thread in app.extensions["matbaa.prerenders"]:
-        thread.join(timeout=30)
+    app.extensions["matbaa.prerenders"].join()
     assert client.get(f"/articles/{post_id}.pdf").headers["X-Matbaa-Cache"] == "hit"
 
     # Unpublished in WordPress: the hook removes our copy, and it is no longer served.
     wordpress_site.update_post(post_id, post_status="draft")
-    response = client.post("/hooks/wordpress", data={"post_id": str(post_id)})
+    response = client.post("/hooks/wordpress", json={"post_id": str(post_id)})
     assert response.get_json()["outcome"] == "removed"
     assert app.extensions["matbaa.store"].get(str(post_id)) is None
     assert_error(client.get(f"/articles/{post_id}.pdf"), 403, "article_not_public")
@@ -275,3 +274,37 @@ def test_field_map_without_featured_image_or_written_excerpt():
     assert data["slug"] == "خبر"
     assert "subtitle" not in data and "lead_image" not in data and "section" not in data
     assert data["published_at"] == "2026-01-02T03:04:05+00:00"
+
+
+def test_a_missing_post_is_remembered_for_a_while(tmp_path, wordpress_site):
+    """Readers following a link to a deleted post do not each cost WordPress a request."""
+    app = wp_app(tmp_path, wordpress_site.url, wordpress_missing_ttl=2)
+    client, wordpress = app.test_client(), app.extensions["matbaa.wordpress"]
+    asked = []
+    request = wordpress.http.request
+
+    def counted(method, url, **kwargs):       # the real request, counted
+        asked.append(url)
+        return request(method, url, **kwargs)
+
+    wordpress.http.request = counted
+    for _ in range(5):
+        assert_error(client.get("/articles/987655.pdf"), 404, "article_not_found")
+        assert_error(client.get(f"/articles/by-slug/{quote('لا-يوجد-أبداً')}.pdf"), 404,
+                     "article_not_found")
+    assert len([u for u in asked if "987655" in u]) == 1
+    assert len([u for u in asked if "slug=" in u]) == 1
+    time.sleep(2.1)
+    assert_error(client.get("/articles/987655.pdf"), 404, "article_not_found")
+    assert len([u for u in asked if "987655" in u]) == 2
+    # A draft is remembered as not public; once published, the hook (which always asks)
+    # brings it in at once, and readers get it.
+    post_id = wordpress_site.new_post("مسودة", "<p>نص.</p>", post_status="draft")
+    assert_error(client.get(f"/articles/{post_id}.pdf"), 403, "article_not_public")
+    wordpress_site.update_post(post_id, post_status="publish")
+    assert_error(client.get(f"/articles/{post_id}.pdf"), 403, "article_not_public")
+    assert len([u for u in asked if f"/posts/{post_id}" in u]) == 1
+    hooked = client.post("/hooks/wordpress", json={"post_id": post_id})
+    assert hooked.status_code == 201
+    assert client.get(f"/articles/{post_id}.pdf").status_code == 200
+    wordpress_site.php(f"wp_delete_post({post_id}, true);")
