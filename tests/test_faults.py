@@ -72,9 +72,20 @@ def render_processes(master, base=None):
     raise AssertionError("no render process started")
 
 
+def wait_until_rendering(base):
+    """Until a render process is at work (then a little more: into the layout)."""
+    for _ in range(200):
+        health = json.loads(urllib.request.urlopen(f"{base}/health").read())
+        if health["checks"]["render_processes"]["running"]:
+            time.sleep(0.3)
+            return
+        time.sleep(0.02)
+    raise AssertionError("the slow render did not start")
+
+
 def slow_render(base, outcome):
     slow = sample("arabic-printing-history")
-    slow["body_html"] *= 6
+    slow["body_html"] *= 12         # dozens of pages: a few seconds here
     try:
         outcome["status"] = post(base, slow).status
     except urllib.error.HTTPError as exc:
@@ -89,7 +100,7 @@ def test_render_process_killed_mid_render(server):
     outcome = {}
     thread = threading.Thread(target=slow_render, args=(base, outcome))
     thread.start()
-    time.sleep(1.5)
+    wait_until_rendering(base)
     os.kill(worker, signal.SIGKILL)
     thread.join(30)
     # That request fails cleanly: a JSON 503, not a dropped connection.
@@ -109,7 +120,7 @@ def test_web_worker_killed_mid_render(server):
     outcome = {}
     thread = threading.Thread(target=slow_render, args=(base, outcome))
     thread.start()
-    time.sleep(1.5)
+    wait_until_rendering(base)
     os.kill(web, signal.SIGKILL)
     thread.join(30)
     assert "error" in outcome or outcome.get("status", 200) >= 500   # failed, visibly
