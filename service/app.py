@@ -72,8 +72,9 @@ def create_app(settings=None, render_pool=False):
         settings.prerender_queue,
         on_skipped=app.extensions["matbaa.metrics"].prerenders_skipped.inc)
     http.init_app(app)
-    app.wsgi_app = HotPath(app.wsgi_app, app.extensions["matbaa.store"],
-                           settings.hot_cache_bytes, app.extensions["matbaa.observer"])
+    app.wsgi_app = app.extensions["matbaa.hot"] = HotPath(
+        app.wsgi_app, app.extensions["matbaa.store"], settings.hot_cache_bytes,
+        app.extensions["matbaa.observer"])
     if settings.trusted_proxies:
         # The client's address (for limits and logs), scheme and host, from the proxies
         # we were told of, and no further.

@@ -14,6 +14,9 @@ import threading
 from .errors import MatbaaError
 
 log = logging.getLogger(__name__)
+# A thread with nothing to do for this long ends (an app made and dropped, as tests do,
+# leaves no thread behind for long).
+IDLE_SECONDS = 5
 
 
 class Prerenders:
@@ -61,7 +64,14 @@ class Prerenders:
 
     def _work(self):
         while True:
-            key, article, options = self._queue.get()
+            try:
+                key, article, options = self._queue.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:          # idle: the thread ends; the next submit starts one
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
             try:
                 self.render(article, options)
             except MatbaaError as exc:   # busy, too long: the first reader waits

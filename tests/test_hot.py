@@ -29,7 +29,7 @@ def statements(store):
 
 
 def hot(app):
-    return app.wsgi_app
+    return app.extensions["matbaa.hot"]
 
 
 def test_kept_answer_is_the_flask_answer_without_touching_the_store(
@@ -123,7 +123,7 @@ def test_kept_answers_are_bounded(tmp_path):
     sizes = [len(client.get(f"/articles/{name}.pdf").data)
              for name in (SEED, "nova-digital-archive-platform")]
     assert all(size < 60_000 for size in sizes) and sum(sizes) > 60_000
-    assert 0 < app.wsgi_app.kept_bytes <= 60_000
+    assert 0 < hot(app).kept_bytes <= 60_000
     seen = []
     event.listen(store.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
     client.get("/articles/nova-digital-archive-platform.pdf")
@@ -132,7 +132,7 @@ def test_kept_answers_are_bounded(tmp_path):
     assert seen != []   # the oldest was dropped: Flask asked the store
     off = create_app(Settings.from_env(data_dir=tmp_path / "small", hot_cache_bytes=0))
     off.test_client().get(URL)
-    assert off.wsgi_app.kept_bytes == 0
+    assert hot(off).kept_bytes == 0
 
 
 def test_errors_and_other_routes_are_not_kept(app, client, loaded_store):
