@@ -91,7 +91,7 @@ def raw_weasyprint(settings):
     the text-layer and joining hooks process-wide.
     """
     from service.fonts import FontSet
-    from service.render import isolate_fontconfig
+    from service.engine import isolate_fontconfig
     from service.template import Templates
 
     isolate_fontconfig(settings.fonts_dir.resolve(),
@@ -138,9 +138,9 @@ def engine_figures(runs):
         pages = len(PdfReader(io.BytesIO(pdf)).pages)
         results[name] = {"pages": pages, "raw": median_seconds(lambda: raw(name), runs)}
 
-    # WeasyPrint with only our layout mends (service/layout.py): what the engine costs
+    # WeasyPrint with only our layout mends (service/engine/layout.py): what the engine costs
     # with them; the rest of the gap is our hooks and the writer's changes.
-    from service import layout
+    from service.engine import layout
 
     layout.install()
     for name in articles:

@@ -27,7 +27,6 @@ from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 log = logging.getLogger(__name__)
 
@@ -87,128 +86,143 @@ class ImagePolicy:
             raise FetchRefused(f"address {address} is not public")
 
 
-class Fetcher(URLFetcher):
-    """Serve our assets, ``data:`` URLs and images from allowed hosts; refuse the rest."""
+@functools.cache
+def _fetcher_class():
+    """The Fetcher class, made on first use: it subclasses WeasyPrint's URLFetcher, and
+    WeasyPrint must not be imported before the renderer has pointed fontconfig at our
+    fonts (engine.isolate_fontconfig): importing this module imports no WeasyPrint."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    def __init__(self, mounts, images=None):
-        # No automatic redirects: each one is checked by hand.
-        super().__init__(timeout=5, allow_redirects=False, allowed_protocols={"data"})
-        self.mounts = {name: Path(folder).resolve() for name, folder in mounts.items()}
-        self.images = images or ImagePolicy()
-        self._remote_cache = OrderedDict()
-        self._failed = {}            # url -> when it last failed, to not retry at once
-        self._lock = threading.Lock()
+    class Fetcher(URLFetcher):
+        """Serve our assets, ``data:`` URLs and images from allowed hosts; refuse the rest."""
 
-    def available(self, src):
-        """For a PDF: can this image be had?  Fetches it now; WeasyPrint then gets the copy.
+        def __init__(self, mounts, images=None):
+            # No automatic redirects: each one is checked by hand.
+            super().__init__(timeout=5, allow_redirects=False, allowed_protocols={"data"})
+            self.mounts = {name: Path(folder).resolve() for name, folder in mounts.items()}
+            self.images = images or ImagePolicy()
+            self._remote_cache = OrderedDict()
+            self._failed = {}            # url -> when it last failed, to not retry at once
+            self._lock = threading.Lock()
 
-        A missing or refused image must not fail the PDF or vanish silently: the
-        template prints a note in its place instead (the caption stays).
-        """
-        if src.startswith("data:"):
-            return True
-        failed_at = self._failed.get(src)
-        if failed_at is not None and time.monotonic() - failed_at < FAILED_RETRY_SECONDS:
-            return False
-        try:
-            self.fetch(src)
-            return True
-        except FetchRefused as exc:
-            log.info("image left out of the PDF: %s", exc)
+        def available(self, src):
+            """For a PDF: can this image be had?  Fetches it now; WeasyPrint then gets the copy.
+
+            A missing or refused image must not fail the PDF or vanish silently: the
+            template prints a note in its place instead (the caption stays).
+            """
+            if src.startswith("data:"):
+                return True
+            failed_at = self._failed.get(src)
+            if failed_at is not None and time.monotonic() - failed_at < FAILED_RETRY_SECONDS:
+                return False
+            try:
+                self.fetch(src)
+                return True
+            except FetchRefused as exc:
+                log.info("image left out of the PDF: %s", exc)
+                with self._lock:
+                    self._failed[src] = time.monotonic()
+                    if len(self._failed) > 1024:
+                        self._failed.pop(next(iter(self._failed)))
+                return False
+
+        def fetch(self, url, headers=None):
+            if url.startswith("data:"):
+                return super().fetch(url, headers)
+            if url.startswith(ASSET_ORIGIN):
+                return self._asset(url)
+            if self.images.allows_url(url):
+                return self._remote_image(url)
+            log.warning("fetch refused: %.200s", url)
+            raise FetchRefused(f"refused URL {url[:200]!r}")
+
+        def _asset(self, url):
+            parts = unquote(urlsplit(url).path).lstrip("/").split("/", 1)
+            folder = self.mounts.get(parts[0]) if len(parts) == 2 else None
+            if folder is not None:
+                path = (folder / parts[1]).resolve()
+                # resolve() folds "..": the file must still lie inside its mount.
+                if path.is_relative_to(folder) and path.is_file():
+                    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                    return URLFetcherResponse(
+                        url, path.read_bytes(), {"Content-Type": content_type})
+            raise FetchRefused(f"no such asset {url[:200]!r}")
+
+        def _remote_image(self, url):
             with self._lock:
-                self._failed[src] = time.monotonic()
-                if len(self._failed) > 1024:
-                    self._failed.pop(next(iter(self._failed)))
-            return False
-
-    def fetch(self, url, headers=None):
-        if url.startswith("data:"):
-            return super().fetch(url, headers)
-        if url.startswith(ASSET_ORIGIN):
-            return self._asset(url)
-        if self.images.allows_url(url):
-            return self._remote_image(url)
-        log.warning("fetch refused: %.200s", url)
-        raise FetchRefused(f"refused URL {url[:200]!r}")
-
-    def _asset(self, url):
-        parts = unquote(urlsplit(url).path).lstrip("/").split("/", 1)
-        folder = self.mounts.get(parts[0]) if len(parts) == 2 else None
-        if folder is not None:
-            path = (folder / parts[1]).resolve()
-            # resolve() folds "..": the file must still lie inside its mount.
-            if path.is_relative_to(folder) and path.is_file():
-                content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                return URLFetcherResponse(
-                    url, path.read_bytes(), {"Content-Type": content_type})
-        raise FetchRefused(f"no such asset {url[:200]!r}")
-
-    def _remote_image(self, url):
-        with self._lock:
-            cached = self._remote_cache.get(url)
+                cached = self._remote_cache.get(url)
+                if cached is not None:
+                    self._remote_cache.move_to_end(url)
             if cached is not None:
-                self._remote_cache.move_to_end(url)
-        if cached is not None:
-            body, content_type = cached
-            return URLFetcherResponse(url, body, {"Content-Type": content_type})
-        current = url
-        for _ in range(MAX_REDIRECTS + 1):
-            status, headers, body = self._get(current)
-            if status in (301, 302, 303, 307, 308) and headers.get("location"):
-                current = urljoin(current, headers["location"])
-                if not self.images.allows_url(current):
-                    raise FetchRefused(f"redirect to a host not allowed: {current[:200]!r}")
-                continue
-            if status != 200:
-                raise FetchRefused(f"image answered {status}: {url[:200]!r}")
-            content_type = headers.get("content-type", "").split(";")[0].strip()
-            if not content_type.startswith("image/"):
-                raise FetchRefused(f"not an image ({content_type!r}): {url[:200]!r}")
-            with self._lock:
-                self._remote_cache[url] = (body, content_type)
-                if len(self._remote_cache) > 256:
-                    self._remote_cache.popitem(last=False)
-            return URLFetcherResponse(url, body, {"Content-Type": content_type})
-        raise FetchRefused(f"too many redirects: {url[:200]!r}")
+                body, content_type = cached
+                return URLFetcherResponse(url, body, {"Content-Type": content_type})
+            current = url
+            for _ in range(MAX_REDIRECTS + 1):
+                status, headers, body = self._get(current)
+                if status in (301, 302, 303, 307, 308) and headers.get("location"):
+                    current = urljoin(current, headers["location"])
+                    if not self.images.allows_url(current):
+                        raise FetchRefused(f"redirect to a host not allowed: {current[:200]!r}")
+                    continue
+                if status != 200:
+                    raise FetchRefused(f"image answered {status}: {url[:200]!r}")
+                content_type = headers.get("content-type", "").split(";")[0].strip()
+                if not content_type.startswith("image/"):
+                    raise FetchRefused(f"not an image ({content_type!r}): {url[:200]!r}")
+                with self._lock:
+                    self._remote_cache[url] = (body, content_type)
+                    if len(self._remote_cache) > 256:
+                        self._remote_cache.popitem(last=False)
+                return URLFetcherResponse(url, body, {"Content-Type": content_type})
+            raise FetchRefused(f"too many redirects: {url[:200]!r}")
 
-    def _get(self, url):
-        parts = urlsplit(url)
-        host, https = parts.hostname, parts.scheme == "https"
-        port = parts.port or (443 if https else 80)
-        address = self._address(host, port, public=not self.images.trusts(url))
-        connection = _PinnedConnection(host, port, address, https, self.images.timeout)
-        try:
-            path = parts.path or "/"
-            connection.request("GET", path + (f"?{parts.query}" if parts.query else ""),
-                               headers={"Host": parts.netloc, "User-Agent": "Matbaa",
-                                        "Accept": "image/*"})
-            response = connection.getresponse()
-            limit = self.images.max_bytes
-            declared = response.getheader("Content-Length")
-            if declared and declared.isdigit() and int(declared) > limit:
-                raise FetchRefused(
-                    f"image over {limit} bytes; raise MATBAA_MAX_IMAGE_BYTES: {url[:200]!r}")
-            body = response.read(limit + 1)
-            if len(body) > limit:
-                raise FetchRefused(
-                    f"image over {limit} bytes; raise MATBAA_MAX_IMAGE_BYTES: {url[:200]!r}")
-            headers = {k.lower(): v for k, v in response.getheaders()}
-            return response.status, headers, body
-        except (OSError, http.client.HTTPException) as exc:
-            raise FetchRefused(f"image fetch failed ({exc.__class__.__name__}): {url[:200]!r}")
-        finally:
-            connection.close()
+        def _get(self, url):
+            parts = urlsplit(url)
+            host, https = parts.hostname, parts.scheme == "https"
+            port = parts.port or (443 if https else 80)
+            address = self._address(host, port, public=not self.images.trusts(url))
+            connection = _PinnedConnection(host, port, address, https, self.images.timeout)
+            try:
+                path = parts.path or "/"
+                connection.request("GET", path + (f"?{parts.query}" if parts.query else ""),
+                                   headers={"Host": parts.netloc, "User-Agent": "Matbaa",
+                                            "Accept": "image/*"})
+                response = connection.getresponse()
+                limit = self.images.max_bytes
+                declared = response.getheader("Content-Length")
+                if declared and declared.isdigit() and int(declared) > limit:
+                    raise FetchRefused(
+                        f"image over {limit} bytes; raise MATBAA_MAX_IMAGE_BYTES: {url[:200]!r}")
+                body = response.read(limit + 1)
+                if len(body) > limit:
+                    raise FetchRefused(
+                        f"image over {limit} bytes; raise MATBAA_MAX_IMAGE_BYTES: {url[:200]!r}")
+                headers = {k.lower(): v for k, v in response.getheaders()}
+                return response.status, headers, body
+            except (OSError, http.client.HTTPException) as exc:
+                raise FetchRefused(f"image fetch failed ({exc.__class__.__name__}): {url[:200]!r}")
+            finally:
+                connection.close()
 
-    def _address(self, host, port, public=True):
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise FetchRefused(f"cannot resolve {host!r}: {exc}") from None
-        addresses = [info[4][0] for info in infos]
-        for address in addresses if public else ():
-            # Every address the name resolves to must be public, not just one.
-            self.images.check_address(address)
-        return addresses[0]
+        def _address(self, host, port, public=True):
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except OSError as exc:
+                raise FetchRefused(f"cannot resolve {host!r}: {exc}") from None
+            addresses = [info[4][0] for info in infos]
+            for address in addresses if public else ():
+                # Every address the name resolves to must be public, not just one.
+                self.images.check_address(address)
+            return addresses[0]
+
+    return Fetcher
+
+
+def __getattr__(name):
+    if name == "Fetcher":
+        return _fetcher_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _PinnedConnection(http.client.HTTPSConnection):

@@ -441,6 +441,12 @@ def health():
     templates_ok = (renderer.templates.folder / "article.html").is_file()
     checks["templates"] = {"ok": templates_ok, "digest": renderer.templates.digest}
     checks["cache"] = {"ok": _cache().folder.is_dir(), **_cache().stats()}
+    # The text layer and joining are the product; a speed-only mend is only reported.
+    broken = [m["name"] for m in renderer.mends if m["needed_for"] == "correctness"
+              and not m["active"]]
+    checks["engine"] = {"ok": not broken, "inactive": [
+        {"name": m["name"], "needed_for": m["needed_for"], "why": m["why"]}
+        for m in renderer.mends if not m["active"]]}
     pool = renderer.pool
     if pool is not None:
         # Still ok while workers warm up: renders wait for them.
@@ -456,7 +462,10 @@ def version():
 
     renderer = _renderer()
     return jsonify({"matbaa": VERSION, "weasyprint": weasyprint.__version__,
-                    "templates": renderer.templates.digest, "fonts": renderer.fonts.digest})
+                    "templates": renderer.templates.digest, "fonts": renderer.fonts.digest,
+                    "mends": [{key: mend[key] for key in ("name", "active", "why",
+                                                           "needed_for", "upstream")}
+                              for mend in renderer.mends]})
 
 
 @bp.get("/openapi.json")

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import lxml.html
 
 from .errors import MatbaaError, RenderTooLong, TooManyPages
+from .engine import isolate_fontconfig
 from .fonts import FontSet, describe_char
 from .normalize import readable_address
 from .template import RenderOptions, Templates
@@ -64,26 +64,6 @@ class RenderResult:
     missing_glyphs: tuple
 
 
-def isolate_fontconfig(fonts_dir, cache_dir):
-    """Point fontconfig at our fonts only, before WeasyPrint loads it.
-
-    Pango falls back to any system font for a character our fonts lack; with
-    no system fonts visible, such a character cannot silently print in a
-    foreign face: the coverage guard reports it instead.  This is process-wide
-    on purpose: one renderer per process.
-    """
-    if os.environ.get("MATBAA_FONTCONFIG_ISOLATED") == str(fonts_dir):
-        return
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    conf = Path(cache_dir) / "fonts.conf"
-    conf.write_text(
-        '<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">\n'
-        f"<fontconfig><dir>{escape(str(fonts_dir))}</dir>"
-        f"<cachedir>{escape(str(cache_dir))}</cachedir></fontconfig>\n", encoding="utf-8")
-    os.environ["FONTCONFIG_FILE"] = str(conf)
-    os.environ["MATBAA_FONTCONFIG_ISOLATED"] = str(fonts_dir)
-
-
 class Renderer:
     """Everything a render needs, built once per process and reused."""
 
@@ -102,13 +82,11 @@ class Renderer:
         from weasyprint import CSS
         from weasyprint.text.fonts import FontConfiguration
 
-        from . import joining, layout, pdfwrite, textlayer
+        from . import engine
         from .fetch import ASSET_ORIGIN, Fetcher, ImagePolicy
 
-        textlayer.install(self.fonts, kept_lines_bytes=settings.kept_lines_bytes)
-        joining.install()
-        layout.install()
-        pdfwrite.install()
+        # Every change to WeasyPrint, each checked against its target (service/engine).
+        self.mends = engine.install(self.fonts, kept_lines_bytes=settings.kept_lines_bytes)
 
         self.asset_origin = ASSET_ORIGIN
         self.images = ImagePolicy(settings.image_host_list, settings.max_image_bytes,

@@ -58,12 +58,35 @@ def joins_backward(char):
 
 
 def install():
-    """Make WeasyPrint add joiners at inline boundaries of every document (idempotent)."""
+    """The mend of this module (for tests); ``engine.install`` is the way in."""
+    if not _active():
+        _prepare(None)()
+
+
+def _active():
     from weasyprint import document
 
+    return getattr(document.build_formatting_structure, "matbaa_joining", False)
+
+
+def _prepare(_context):
+    """Make WeasyPrint add joiners at inline boundaries of every document."""
+    import inspect
+
+    from weasyprint import document
+    from weasyprint.formatting_structure import boxes
+
+    from . import Refused
+
     original = document.build_formatting_structure
-    if getattr(original, "matbaa_joining", False):
-        return
+    signature = str(inspect.signature(original))
+    expected = "(element_tree, style_for, get_image_from_uri, base_url, target_collector, " \
+               "counter_style, footnotes)"
+    if signature != expected:
+        raise Refused(f"build_formatting_structure{signature} is not the expected {expected}")
+    for name in ("InlineBox", "TextBox", "LineBox"):
+        if not hasattr(boxes, name):
+            raise Refused(f"weasyprint.formatting_structure.boxes has no {name}")
 
     def build_formatting_structure(*args, **kwargs):
         root = original(*args, **kwargs)
@@ -71,7 +94,21 @@ def install():
         return root
 
     build_formatting_structure.matbaa_joining = True
-    document.build_formatting_structure = build_formatting_structure
+
+    def apply():
+        document.build_formatting_structure = build_formatting_structure
+
+    return apply
+
+
+def _mends():
+    from . import CORRECTNESS, Mend
+
+    return [Mend("joining", CORRECTNESS, ("weasyprint.document.build_formatting_structure",),
+                 "letters stay joined across inline markup (a link or bold on part of a "
+                 "word): zero-width joiners at box boundaries, as the W3C's reference "
+                 "renderings show", "weasyprint-inline-boxes-are-shaped-apart",
+                 _prepare, _active)]
 
 
 def join_across_boxes(root):
@@ -163,3 +200,6 @@ def _breaks_shaping(box):
         if style[f"border_{side}_width"]:
             return True
     return False
+
+
+MENDS = _mends()

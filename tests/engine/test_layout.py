@@ -7,10 +7,10 @@ import io
 import pytest
 from pypdf import PdfReader
 
-from service import layout
+from service.engine import layout
 from service.article import parse_article
 
-from .conftest import sample
+from ..conftest import sample
 
 # A float makes WeasyPrint move lines beside it: the loop the mend shortens is the
 # one that finds a line's place next to floats, so it must still find it.
@@ -271,7 +271,7 @@ def test_next_word_check_reads_the_word_on_the_draft(renderer):
 
 @pytest.mark.corpus
 def test_corpus_articles_same_pdf_as_weasyprint_gives(shared_dir, renderer):
-    from .test_corpus import corpus_articles
+    from ..test_corpus import corpus_articles
 
     articles = list(corpus_articles(shared_dir))[:60]
     mended = [renderer.pdf(article).pdf for article in articles]
@@ -380,7 +380,7 @@ def test_arabic_svg_text_is_one_joined_line(renderer, tmp_path):
     read back as written — WeasyPrint drew it letter by letter, left to right."""
     import re
 
-    from .conftest import pdftotext
+    from ..conftest import pdftotext
 
     def read(pdf):      # without the direction marks pdftotext adds
         return re.sub("[\u200e\u200f\u202a-\u202e]", "", pdftotext(pdf, tmp_path))

@@ -4,11 +4,11 @@ import subprocess
 
 import pytest
 
-from service import textlayer
+from service.engine import textlayer
 from service.article import parse_article
-from service.textlayer import LRM, RLM, _Settled, assign
+from service.engine.textlayer import LRM, RLM, _Settled, assign
 
-from .conftest import pdftotext, sample
+from ..conftest import pdftotext, sample
 
 
 def split(glyphs, text, rtl):
@@ -248,7 +248,7 @@ def test_corpus_edition_part_reads_the_same_with_lines_kept(shared_dir, renderer
     bytes differ only where Latin words are justified (above)."""
     from service.verify import article_text
 
-    from .test_corpus import corpus_articles
+    from ..test_corpus import corpus_articles
 
     counts = count_drawn_from_kept(monkeypatch)
     articles = list(corpus_articles(shared_dir))[:40]

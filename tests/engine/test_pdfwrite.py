@@ -10,7 +10,7 @@ import pikepdf
 import pytest
 from PIL import Image
 
-from service import pdfwrite
+from service.engine import pdfwrite
 
 
 @contextlib.contextmanager
@@ -114,7 +114,7 @@ def test_interlaced_png_is_not_taken_as_it_is():
 
 
 def test_streams_are_deflated_at_level_6_with_the_same_content(renderer):
-    from .conftest import sample
+    from ..conftest import sample
     from service.article import parse_article
 
     article = parse_article(sample("kuwait-coalition-meeting"))

@@ -1,6 +1,6 @@
 import pytest
 
-from service.joining import joining_type
+from service.engine.joining import joining_type
 
 
 @pytest.mark.parametrize("char, kind", [

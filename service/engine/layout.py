@@ -65,9 +65,20 @@ SPARE_PX = 1.0
 
 
 def install():
-    """Put the mends in place (idempotent). True if all are in place."""
-    return (_install_lines() & _install_page_styles() & _install_word_check()
-            & _install_svg_text())
+    """Put the mends in place (for tests; ``engine.install`` is the way in). True if all
+    are in place."""
+    from . import Refused
+
+    done = True
+    for mend in MENDS:
+        if mend.active():
+            continue
+        try:
+            mend.prepare(None)()
+        except Refused as refusal:
+            log.warning("%s left as WeasyPrint has it: %s", mend.name, refusal)
+            done = False
+    return done
 
 
 def uninstall():
@@ -90,57 +101,90 @@ def uninstall():
 
 
 def installed():
+    return all(mend.active() for mend in MENDS)
+
+
+def _lines_active():
     from weasyprint.layout import inline
+
+    return getattr(inline.get_next_linebox, "matbaa_layout", False)
+
+
+def _page_styles_active():
     from weasyprint.layout import page
 
+    return getattr(page.set_page_type_computed_styles, "matbaa_layout", False)
+
+
+def _word_check_active():
+    from weasyprint.layout import inline, preferred
+    from weasyprint.text import line_break
+
+    return all(getattr(module.split_first_line, "matbaa_layout", False)
+               for module in (line_break, inline, preferred))
+
+
+def _svg_text_active():
     from weasyprint import svg
 
-    return bool(getattr(inline.get_next_linebox, "matbaa_layout", False)
-                and getattr(page.set_page_type_computed_styles, "matbaa_layout", False)
-                and getattr(inline.split_first_line, "matbaa_layout", False)
-                and getattr(svg.text, "matbaa_layout", False))
+    return getattr(svg.text, "matbaa_layout", False)
 
 
-def _install_lines():
+def _prepare_lines(_context):
     from weasyprint.layout import inline
 
-    return _install_rebuilt(inline, "get_next_linebox", _keep_left_to_right_check,
-                            "original", "right-to-left line layout")
+    return _prepare_rebuilt(inline, "get_next_linebox", _keep_left_to_right_check, "original")
 
 
 def _install_rebuilt(module, name, edit, state_key, what, assign=None):
-    """Put ``module.name`` rebuilt from its source with ``edit`` (see ``_rebuild``) in
-    place, once; False (and WeasyPrint's own left) if the source is not as expected."""
-    current = getattr(module, name)
-    if getattr(current, "matbaa_layout", False):
+    """``_prepare_rebuilt`` and apply, at once; False (WeasyPrint's own left) if refused."""
+    from . import Refused
+
+    if getattr(getattr(module, name, None), "matbaa_layout", False):
         return True
     try:
-        mended = _rebuild(current, module, edit)
-    except (OSError, TypeError, SyntaxError, _ShapeChanged) as error:
+        _prepare_rebuilt(module, name, edit, state_key, assign)()
+    except Refused as error:
         log.warning("%s left as WeasyPrint has it: %s", what, error)
         return False
-    mended.matbaa_layout = True
-    _state[state_key] = current
-    if assign is None:
-        setattr(module, name, mended)
-    else:
-        assign(mended)
     return True
 
 
-def _install_page_styles():
+def _prepare_rebuilt(module, name, edit, state_key, assign=None):
+    """The function that puts ``module.name``, rebuilt from its source with ``edit`` (see
+    ``_rebuild``), in place; Refused if the source is not as expected."""
+    from . import Refused
+
+    current = getattr(module, name, None)
+    if current is None:
+        raise Refused(f"{module.__name__}.{name} does not exist")
+    try:
+        mended = _rebuild(current, module, edit)
+    except (OSError, TypeError, SyntaxError, _ShapeChanged) as error:
+        raise Refused(f"{module.__name__}.{name}: {error}") from None
+    mended.matbaa_layout = True
+
+    def apply():
+        _state[state_key] = current
+        if assign is None:
+            setattr(module, name, mended)
+        else:
+            assign(mended)
+
+    return apply
+
+
+def _prepare_page_styles(_context):
     from weasyprint.layout import page
 
-    if getattr(page.set_page_type_computed_styles, "matbaa_layout", False):
-        return True
+    from . import Refused
+
     original = page.set_page_type_computed_styles
     signature = str(inspect.signature(original))
     if signature != "(page_type, html, style_for)" or page.PageType._fields != (
             "side", "blank", "name", "index", "groups"):
-        log.warning("page styles left as WeasyPrint computes them: "
-                    "set_page_type_computed_styles%s, PageType%s", signature,
-                    page.PageType._fields)
-        return False
+        raise Refused(f"set_page_type_computed_styles{signature}, PageType"
+                      f"{page.PageType._fields}")
 
     def set_page_type_computed_styles(page_type, html, style_for):
         shared = _page_classes(style_for)
@@ -159,9 +203,12 @@ def _install_page_styles():
             computed[page_type, pseudo] = computed[first, pseudo]
 
     set_page_type_computed_styles.matbaa_layout = True
-    _state["page styles"] = original
-    page.set_page_type_computed_styles = set_page_type_computed_styles
-    return True
+
+    def apply():
+        _state["page styles"] = original
+        page.set_page_type_computed_styles = set_page_type_computed_styles
+
+    return apply
 
 
 def _page_classes(style_for):
@@ -181,12 +228,19 @@ def _page_classes(style_for):
     return None if classes is False else classes
 
 
-def _install_word_check():
+def _prepare_word_check(_context):
+    from weasyprint.layout import inline, preferred
     from weasyprint.text import line_break
 
+    from . import Refused
+
+    if not (inline.split_first_line is preferred.split_first_line
+            is line_break.split_first_line):
+        raise Refused("split_first_line is not one function in line_break, inline and "
+                      "preferred")
     line_break.__dict__["_matbaa_next_word_may_fit"] = next_word_may_fit
-    return _install_rebuilt(line_break, "split_first_line", _add_word_check, "split",
-                            "next-word retry", assign=_set_split_first_line)
+    return _prepare_rebuilt(line_break, "split_first_line", _add_word_check, "split",
+                            assign=_set_split_first_line)
 
 
 def _set_split_first_line(function):
@@ -241,18 +295,20 @@ def next_word_may_fit(layout, first_line_width, max_width, first_line_text, next
     return first_line_width + width * FROM_UNITS <= max_width + SPARE_PX
 
 
-def _install_svg_text():
+def _prepare_svg_text(_context):
     import importlib
 
     from weasyprint import svg
 
-    if getattr(svg.text, "matbaa_layout", False):
-        return True
+    from . import Refused
+
     # The module, not the function the package exports under the same name.
     text_module = importlib.import_module("weasyprint.svg.text")
+    if svg.text is not text_module.text or not any(f is svg.text for f in svg.TAGS.values()):
+        raise Refused("weasyprint.svg.text is not the function svg.TAGS draws text with")
     text_module.__dict__["_matbaa_letters"] = svg_letters
-    return _install_rebuilt(text_module, "text", _letters_from_node, "svg text",
-                            "SVG text letter by letter", assign=_set_svg_text)
+    return _prepare_rebuilt(text_module, "text", _letters_from_node, "svg text",
+                            assign=_set_svg_text)
 
 
 def _set_svg_text(function):
@@ -349,3 +405,34 @@ def _is_direction_check(statement):
                 for assignment in branch if isinstance(assignment, ast.Assign)
                 for target in assignment.targets if isinstance(target, ast.Name)}
     return assigned == {"condition"}
+
+
+def _mends():
+    from . import CORRECTNESS, SPEED, Mend
+
+    return [
+        Mend("rtl-lines", SPEED, ("weasyprint.layout.inline.get_next_linebox",),
+             "a right-to-left line is laid out once, not twice (the left-to-right "
+             "comparison of its float loop holds for both directions); the same PDF",
+             "weasyprint-every-right-to-left-line-laid-out-twice", _prepare_lines,
+             _lines_active),
+        Mend("page-styles", SPEED, ("weasyprint.layout.page.set_page_type_computed_styles",),
+             "pages matched by the same @page rules share their computed styles; the same "
+             "PDF", "weasyprint-page-styles-computed-again-for-every-page",
+             _prepare_page_styles, _page_styles_active),
+        Mend("word-check", SPEED,
+             ("weasyprint.text.line_break.split_first_line",
+              "weasyprint.layout.inline.split_first_line",
+              "weasyprint.layout.preferred.split_first_line"),
+             "a word that cannot fit on a line is not laid out on it again; the same PDF",
+             "weasyprint-each-line-laid-out-again-with-the-next-word-which-never-fits",
+             _prepare_word_check, _word_check_active),
+        Mend("svg-text", CORRECTNESS, ("weasyprint.svg.text.text", "weasyprint.svg.TAGS"),
+             "Arabic in an SVG image is shaped as one line and reads back as written, not "
+             "letter by letter, unjoined and reversed",
+             "weasyprint-svg-text-laid-out-and-drawn-letter-by-letter", _prepare_svg_text,
+             _svg_text_active),
+    ]
+
+
+MENDS = _mends()

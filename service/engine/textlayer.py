@@ -70,30 +70,51 @@ class TextLayerError(RuntimeError):
 
 
 def install(font_set, kept_lines_bytes=32 * 1024 * 1024):
-    """Make WeasyPrint map every glyph to its own characters (idempotent).
+    """Both mends of this module (for tests); ``engine.install`` is the way in."""
+    from . import Context
 
-    ``font_set`` (service.fonts.FontSet) knows each mark's invisible twin,
-    per font file (fonts/build.py).  ``kept_lines_bytes``: memory for the glyphs
-    of lines laid out and not yet drawn (``KeptLine``; MATBAA_KEPT_LINES_BYTES).
-    """
+    context = Context(font_set, kept_lines_bytes)
+    for mend in MENDS:
+        if mend.active():
+            if mend.refresh is not None:
+                mend.refresh(context)
+        else:
+            mend.prepare(context)()
+
+
+def _text_layer_active():
     from weasyprint.draw import text as draw_text_module
 
-    _kept["budget"] = kept_lines_bytes
+    return getattr(draw_text_module.draw_first_line, "matbaa_text_layer", False)
 
-    original = draw_text_module.draw_first_line
-    if getattr(original, "matbaa_text_layer", False):
-        original.mark_twins.update(font_set.mark_twins)
-        return
-    signature = str(inspect.signature(original))
-    if signature != EXPECTED_SIGNATURE:
-        raise TextLayerError(
-            f"weasyprint.draw.text.draw_first_line{signature} is not the expected "
-            f"{EXPECTED_SIGNATURE}; pin WeasyPrint to a version Matbaa supports")
+
+def _refresh_text_layer(context):
+    from weasyprint.draw import text as draw_text_module
+
+    _kept["budget"] = context.kept_lines_bytes
+    if context.font_set is not None:
+        draw_text_module.draw_first_line.mark_twins.update(context.font_set.mark_twins)
+
+
+def _prepare_text_layer(context):
+    """Make WeasyPrint map every glyph to its own characters.
+
+    ``context.font_set`` (service.fonts.FontSet) knows each mark's invisible twin,
+    per font file (fonts/build.py).
+    """
+    from weasyprint.draw import text as draw_text_module
     from weasyprint.text.ffi import ffi
 
+    from . import Refused
+
+    original = draw_text_module.draw_first_line
+    signature = str(inspect.signature(original))
+    if signature != EXPECTED_SIGNATURE:
+        raise Refused(f"weasyprint.draw.text.draw_first_line{signature} is not the expected "
+                      f"{EXPECTED_SIGNATURE}")
     if ffi.sizeof("PangoGlyphInfo") != _GLYPH_INFO or ffi.sizeof("PangoGlyphGeometry") != 12:
-        raise TextLayerError("PangoGlyphInfo is no longer five 32-bit fields")
-    twins_by_file = dict(font_set.mark_twins)
+        raise Refused("PangoGlyphInfo is no longer five 32-bit fields")
+    twins_by_file = dict(context.font_set.mark_twins) if context.font_set is not None else {}
 
     def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
         layout = textbox.pango_layout
@@ -125,8 +146,12 @@ def install(font_set, kept_lines_bytes=32 * 1024 * 1024):
 
     draw_first_line.matbaa_text_layer = True
     draw_first_line.mark_twins = twins_by_file
-    draw_text_module.draw_first_line = draw_first_line
-    _install_kept_lines(draw_text_module)
+
+    def apply():
+        _kept["budget"] = context.kept_lines_bytes
+        draw_text_module.draw_first_line = draw_first_line
+
+    return apply
 
 
 class _RaisedGlyphsHidden:
@@ -660,9 +685,16 @@ def _deferrable(textbox, args):
     return not (layout.justification_spacing and (text[0] in _SPACES or text[-1] in _SPACES))
 
 
-def _install_kept_lines(draw_text_module):
+def _kept_lines_active():
+    from weasyprint.text import line_break
+
+    return getattr(line_break.first_line_metrics, "matbaa_kept_lines", False)
+
+
+def _prepare_kept_lines(_context):
     """Keep each line's glyphs when WeasyPrint drops its layout; draw from them."""
     from weasyprint import draw as draw_package
+    from weasyprint.draw import text as draw_text_module
     from weasyprint.layout import inline
     from weasyprint.text import line_break
 
@@ -716,9 +748,54 @@ def _install_kept_lines(draw_text_module):
             after.matbaa_line = before.matbaa_line
         return x_advance
 
-    line_break.first_line_metrics = first_line_metrics
-    layout_class.deactivate = deactivate
-    layout_class.reactivate = reactivate
-    layout_class.matbaa_set_up = original_reactivate
-    draw_text_module.draw_text = draw_package.draw_text = draw_text
-    inline.add_word_spacing = add_word_spacing
+    from . import Refused
+
+    for function, expected in ((original_metrics, "(first_line, text, layout, resume_at, "
+                                "space_collapse, style, hyphenated=False, "
+                                "hyphenation_character=None)"),
+                               (original_deactivate, "(self)"),
+                               (original_reactivate, "(self, style)"),
+                               (original_add_word_spacing,
+                                "(context, box, justification_spacing, x_advance)")):
+        if str(inspect.signature(function)) != expected:
+            raise Refused(f"{function.__qualname__}{inspect.signature(function)} is not the "
+                          f"expected {expected}")
+    if draw_package.draw_text is not original_draw_text:
+        raise Refused("weasyprint.draw.draw_text is not weasyprint.draw.text.draw_text")
+    first_line_metrics.matbaa_kept_lines = True
+
+    def apply():
+        line_break.first_line_metrics = first_line_metrics
+        layout_class.deactivate = deactivate
+        layout_class.reactivate = reactivate
+        layout_class.matbaa_set_up = original_reactivate
+        draw_text_module.draw_text = draw_package.draw_text = draw_text
+        inline.add_word_spacing = add_word_spacing
+
+    return apply
+
+
+def _mends():
+    from . import CORRECTNESS, SPEED, Mend
+
+    return [
+        Mend("text-layer", CORRECTNESS, ("weasyprint.draw.text.draw_first_line",),
+             "each glyph is given its own characters, marks drawn twice (an invisible "
+             "carrier on the baseline), spaces and punctuation with their direction, so "
+             "the PDF's text reads back as the article",
+             "weasyprint-one-tounicode-entry-per-glyph-taken-from-its-first-shaping-cluster",
+             _prepare_text_layer, _text_layer_active, refresh=_refresh_text_layer),
+        Mend("kept-lines", SPEED,
+             ("weasyprint.text.line_break.first_line_metrics",
+              "weasyprint.text.line_break.Layout.deactivate",
+              "weasyprint.text.line_break.Layout.reactivate",
+              "weasyprint.draw.text.draw_text", "weasyprint.draw.draw_text",
+              "weasyprint.layout.inline.add_word_spacing"),
+             "a line is drawn from the glyphs of its last layout instead of being set up "
+             "and shaped again",
+             "weasyprint-every-line-shaped-again-to-be-drawn",
+             _prepare_kept_lines, _kept_lines_active, requires=("text-layer",)),
+    ]
+
+
+MENDS = _mends()
