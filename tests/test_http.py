@@ -147,9 +147,11 @@ def test_list_articles_paginated(client, loaded_store):
 
 def test_health_and_version(client):
     health = client.get("/health").get_json()
-    assert health["ok"] and set(health["checks"]) == {"store", "fonts", "templates", "cache"}
+    assert health["ok"] and set(health["checks"]) == {"store", "fonts", "templates", "cache",
+                                                      "engine"}
     version = client.get("/version").get_json()
-    assert version["matbaa"] and version["weasyprint"].startswith("70")
+    assert version["matbaa"] and version["weasyprint"] == "70.0"
+    assert version["mends"] and all(m["active"] for m in version["mends"])
 
 
 def test_home_lists_articles(client, loaded_store):
