@@ -24,6 +24,26 @@ class MatbaaError(Exception):
             self.message_ar = message_ar
         self.details = details
 
+    def to_dict(self):
+        """Everything needed to raise this error again in another process (``from_dict``)."""
+        return {"class": type(self).__name__, "status": self.status, "code": self.code,
+                "message_en": self.message_en, "message_ar": self.message_ar,
+                "details": dict(self.details)}
+
+    @classmethod
+    def from_dict(cls, data):
+        """The error ``to_dict`` described, of its own class where this process knows it."""
+        kind = _error_classes().get(data.get("class"), MatbaaError)
+        error = kind.__new__(kind)
+        Exception.__init__(error, data["message_en"])
+        error.message_en, error.message_ar = data["message_en"], data["message_ar"]
+        error.details = dict(data.get("details") or {})
+        error.status, error.code = data["status"], data["code"]
+        for name in ("retry_after",):
+            if name in error.details:
+                setattr(error, name, error.details[name])
+        return error
+
     def to_json(self):
         body = {"code": self.code, "message_ar": self.message_ar,
                 "message_en": self.message_en}
@@ -177,6 +197,15 @@ class SourceUnavailable(MatbaaError):
 class SourceTimeout(MatbaaError):
     status, code = 504, "source_timeout"
     message_ar = "لم يُجب موقع المصدر في الوقت المسموح"
+
+
+def _error_classes():
+    found, todo = {}, [MatbaaError]
+    while todo:
+        kind = todo.pop()
+        found[kind.__name__] = kind
+        todo.extend(kind.__subclasses__())
+    return found
 
 
 def _http_error(exc):

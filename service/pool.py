@@ -275,19 +275,15 @@ def _serve(settings, conn):
             else:
                 raise ValueError(f"unknown method {method!r}")
         except MatbaaError as exc:
-            reply = ("error", type(exc).__name__, exc.status, exc.code, exc.message_en,
-                     exc.message_ar, exc.details)
+            reply = ("error", exc.to_dict())
         except Exception as exc:   # the cause stays in this process's log
             logging.getLogger(__name__).exception("render failed")
-            reply = ("error", "RenderFailed", 500, "internal_error",
-                     f"render failed ({exc.__class__.__name__})", None, {})
+            reply = ("error", RenderFailed(
+                f"the render failed ({exc.__class__.__name__}); try again").to_dict())
         conn.send(reply)
 
 
 def _result(reply):
     if reply[0] == "ok":
         return reply[1]
-    _, _name, status, code, message_en, message_ar, details = reply
-    error = MatbaaError(message_en, message_ar, **details)
-    error.status, error.code = status, code
-    raise error
+    raise MatbaaError.from_dict(reply[1])

@@ -126,3 +126,31 @@ def test_render_process_is_recycled_after_its_share_of_renders(pooled_app):
     wait_until(lambda: pool.stats["recycled"] >= 1 and pool.ready == 1)
     assert first.retired and not first.process.is_alive()
     assert pool._idle[0] is not first
+
+
+def test_an_unexpected_error_in_a_render_process_is_a_503_render_failed(pooled_app):
+    """Errors cross processes as errors.to_dict()/from_dict(): an unknown one in the render
+    process comes back as RenderFailed (503), not a 500."""
+    from service.errors import RenderFailed
+
+    _app, pool = pooled_app()
+    with pytest.raises(RenderFailed) as caught:
+        pool._call("no-such-method", (), 30)
+    assert caught.value.status == 503 and caught.value.code == "render_failed"
+    assert "ValueError" in caught.value.message_en
+    assert pool.ready == 1
+
+
+def test_errors_keep_their_class_and_status_across_processes():
+    from service import errors
+
+    for error in (errors.TooManyPages("over MATBAA_MAX_PAGES", pages=3),
+                  errors.RenderRateLimited("2/minute", 17), errors.ArticleInvalid("title", "x"),
+                  errors.RenderFailed()):
+        again = errors.MatbaaError.from_dict(error.to_dict())
+        assert type(again) is type(error)
+        assert (again.status, again.code, again.message_en, again.message_ar,
+                again.details) == (error.status, error.code, error.message_en,
+                                   error.message_ar, error.details)
+    assert errors.MatbaaError.from_dict(errors.RenderRateLimited("2/minute", 17).to_dict()) \
+        .retry_after == 17
