@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
-    model_validator)
+    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, WithJsonSchema,
+    field_validator, model_validator)
 
 from .errors import ArticleInvalid
 
@@ -24,6 +24,22 @@ HttpUrl = Annotated[str, StringConstraints(
 
 
 _DAY_FIRST = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}:\d\d))?")
+
+# How the API description (service.openapi) gives a date: every form the model reads.
+_DATE_SCHEMA = {"description": "ISO 8601, or day first as Arabic sites write dates "
+               "(17/05/2015, 17-05-2015 21:30); never month first.",
+               "anyOf": [{"type": "string", "format": "date-time"},
+                         {"type": "string", "format": "date"},
+                         {"type": "string", "pattern": f"^{_DAY_FIRST.pattern}$"}]}
+Date = Annotated[datetime, WithJsonSchema(_DATE_SCHEMA)]
+
+
+def _describe_source(schema):
+    # "source" is read before validation (it names the site) and is not a field.
+    schema["properties"]["source"] = {
+        "description": "The publication, as news datasets name it, when `site` is absent.",
+        "anyOf": [{"type": "string"},
+                  {"type": "object", "properties": {"name": {"type": "string"}}}]}
 
 
 class LeadImage(BaseModel):
@@ -41,7 +57,7 @@ class Article(BaseModel):
     """A news article as Matbaa stores and prints it."""
 
     # Unknown fields are ignored so that richer payloads (a CMS export) are accepted.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=_describe_source)
 
     id: ArticleId
     title: NonEmpty
@@ -56,8 +72,8 @@ class Article(BaseModel):
     categories: list[NonEmpty] = Field(default_factory=list)
     tags: list[NonEmpty] = Field(default_factory=list)
     author: str | None = None
-    published_at: datetime | None = None
-    updated_at: datetime | None = None
+    published_at: Date | None = None
+    updated_at: Date | None = None
     lang: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = "ar"
     lead_image: LeadImage | None = None
 

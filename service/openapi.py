@@ -1,5 +1,6 @@
 """OpenAPI: the HTTP surface described for clients (served at /openapi.json)."""
 
+from .article import Article
 from .render import VERSION
 
 _ERROR = {"description": "error", "content": {"application/json": {
@@ -19,34 +20,13 @@ _ID = {"name": "article_id", "in": "path", "required": True,
 _JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _JSON = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}
 
-_DAY_FIRST_PATTERN = r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}([ T]\d{1,2}:\d\d)?$"
 
-ARTICLE_SCHEMA = {
-    "type": "object", "required": ["id", "title"],
-    "properties": {
-        "id": {"type": "string", "pattern": r"^[\w.\-]+$", "maxLength": 200},
-        "title": {"type": "string", "minLength": 1},
-        "body_html": {"type": "string"},
-        "paragraphs": {"type": "array", "items": {"type": "string"}},
-        "slug": {"type": "string"}, "url": {"type": "string", "format": "uri"},
-        "site": {"type": "string", "description": "The publication."},
-        "source": {"description": "The publication, as news datasets name it, when `site` "
-                   "is absent.", "anyOf": [
-                       {"type": "string"},
-                       {"type": "object", "properties": {"name": {"type": "string"}}}]},
-        "subtitle": {"type": "string"},
-        "section": {"type": "string"},
-        "breadcrumb": {"type": "array", "items": {"type": "string"}},
-        "categories": {"type": "array", "items": {"type": "string"}},
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "author": {"type": "string"},
-        "published_at": {"$ref": "#/components/schemas/Date"},
-        "updated_at": {"$ref": "#/components/schemas/Date"},
-        "lang": {"type": "string", "default": "ar"},
-        "lead_image": {"type": "object", "required": ["src"], "properties": {
-            "src": {"type": "string"}, "caption": {"type": "string"}, "alt": {"type": "string"}}},
-    },
-}
+
+def _model_schemas():
+    """The article's JSON schema from the model itself (pydantic), with the models it
+    refers to, as components."""
+    schema = Article.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {**schema.pop("$defs", {}), "Article": schema}
 
 
 def spec():
@@ -57,12 +37,7 @@ def spec():
                  "description": "Typeset PDFs of Arabic news articles."},
         "components": {
             "schemas": {
-                "Article": ARTICLE_SCHEMA,
-                "Date": {"description": "ISO 8601, or day first as Arabic sites write "
-                         "dates (17/05/2015, 17-05-2015 21:30); never month first.",
-                         "anyOf": [{"type": "string", "format": "date-time"},
-                                   {"type": "string", "format": "date"},
-                                   {"type": "string", "pattern": _DAY_FIRST_PATTERN}]},
+                **_model_schemas(),
                 "Error": {"type": "object", "properties": {"error": {
                     "type": "object", "required": ["code", "message_ar", "message_en"],
                     "properties": {"code": {"type": "string"}, "message_ar": {"type": "string"},

@@ -24,3 +24,33 @@ def test_no_server_errors(app, loaded_store, path, method):
         case.call_and_validate(checks=[not_a_server_error])
 
     check()
+
+
+def test_the_article_schema_is_the_models_own():
+    """Described from the pydantic model, not a second copy: every field the model
+    reads, with its limits, and ``source`` (read before validation, names the site)."""
+    from service.article import Article
+
+    schemas = spec()["components"]["schemas"]
+    article = schemas["Article"]
+    assert set(article["properties"]) == set(Article.model_fields) | {"source"}
+    assert article["required"] == ["id", "title"]
+    assert article["properties"]["id"]["maxLength"] == 200
+    published = article["properties"]["published_at"]["anyOf"][0]["anyOf"]
+    assert {"type": "string", "format": "date-time"} in published
+    assert any("pattern" in form for form in published)        # day first, as the model
+    assert schemas["LeadImage"]["required"] == ["src"]
+    refs = {"#/components/schemas/" + name for name in schemas}
+    assert all(ref in refs for ref in _refs(spec()))
+
+
+def _refs(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
