@@ -16,7 +16,6 @@ import unicodedata
 
 import lxml.html
 
-from .sanitize import inner_html, parse_fragment
 
 LRI, PDI = "\u2066", "\u2069"
 # An address ends before trailing punctuation that belongs to the sentence.
@@ -92,15 +91,6 @@ def _escaped_twice(text):
 def isolate_addresses(text):
     """Wrap every URL and e-mail address of ``text`` in LRI … PDI."""
     return ADDRESS.sub(lambda m: f"{LRI}{m.group(0)}{PDI}", text)
-
-
-def normalize_body(body_html):
-    """Apply the right-to-left normalisations to sanitized body HTML (a string)."""
-    if not body_html:
-        return body_html
-    root = parse_fragment(body_html)
-    normalize_tree(root)
-    return inner_html(root)
 
 
 def normalize_tree(root):

@@ -9,7 +9,6 @@ Content-Security-Policy, and with the policy bypassed, so that the sanitiser is
 tested on its own and the policy cannot hide a hole in it.
 """
 
-import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

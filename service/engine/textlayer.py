@@ -222,7 +222,6 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
                 font, font_size, _twins_of(font, twins_by_file) if swap_marks else {},
                 _Settled.of(font))
         font, font_size, twins, settled = known
-        count = len(fields) // 5
         if font.bitmap:
             pen += sum(fields[1::5])
             if runs is not None:

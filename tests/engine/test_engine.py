@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from service import engine
-from service.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
