@@ -41,7 +41,8 @@ def main():
 
     from pypdf import PdfReader
 
-    from service.edition import in_section_order, make_edition
+    from service.editions import make_edition
+    from service.editions.plan import in_section_order
     from service.pool import RenderPool
     from service.render import Renderer
     from service.settings import Settings

@@ -1,6 +1,5 @@
 """The Flask application factory."""
 
-import logging
 
 import limits
 from flask import Flask
@@ -9,11 +8,12 @@ from limits.strategies import MovingWindowRateLimiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import errors, http, observe
-from .cache import PdfCache, rendered
+from .cache import PdfCache
 from .hot import HotPath
+from .pdfs import cached_pdf
 from .prerender import Prerenders
 from .security import SecurityHeaders
-from .render import Renderer
+from .render import build_renderer
 from .settings import Settings
 from .store import Store
 
@@ -25,9 +25,6 @@ def create_app(settings=None, render_pool=False):
     MATBAA_RENDER_PROCESSES worker processes; else in the calling thread.
     """
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level)
-    # WeasyPrint reports every layout step at INFO; only its warnings matter here.
-    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     app = Flask(__name__, static_folder=None, template_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.ensure_ascii = False
@@ -35,7 +32,7 @@ def create_app(settings=None, render_pool=False):
     app.extensions["matbaa.store"] = Store(settings.store_url)
     # Built before the first request so a worker is warm: fonts checked and
     # registered, stylesheet parsed.
-    renderer = app.extensions["matbaa.renderer"] = Renderer(settings)
+    renderer = app.extensions["matbaa.renderer"] = build_renderer(settings)
     if render_pool:
         from .pool import RenderPool
 
@@ -48,11 +45,11 @@ def create_app(settings=None, render_pool=False):
 
         app.extensions["matbaa.wordpress"] = WordPress(settings, app.extensions["matbaa.store"],
                                                        VERSION)
-    from .edition import Jobs
+    from .editions import Jobs
 
     app.extensions["matbaa.jobs"] = jobs = Jobs(app.extensions["matbaa.store"])
     if settings.broker_url:
-        from .tasks import make_celery
+        from .editions.tasks import make_celery
 
         app.extensions["matbaa.celery"] = make_celery(settings)
     elif render_pool:
@@ -68,7 +65,8 @@ def create_app(settings=None, render_pool=False):
     errors.init_app(app)
     observe.init_app(app)
     app.extensions["matbaa.prerenders"] = Prerenders(
-        lambda article, options: rendered(renderer, cache, article, options),
+        lambda article, options: cached_pdf(cache, renderer, renderer.etag(article, options),
+                                            options, lambda: article),
         settings.prerender_queue,
         on_skipped=app.extensions["matbaa.metrics"].prerenders_skipped.inc)
     http.init_app(app)

@@ -8,16 +8,13 @@ Run again, it keeps every file whose checksum still matches, redoes the rest, an
 lists failures in ``failures.txt``; the command exits non-zero if there are any.
 """
 
-import hashlib
-import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import MatbaaError
-from .template import RenderOptions
+from .files import file_sha256, recorded_sha256, write_with_sha256
 from .verify import verify_pdf
 
 
@@ -28,22 +25,10 @@ class Outcome:
     failed: list = field(default_factory=list)     # (article id, reason)
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _intact(pdf_path):
     """Already archived: the PDF is there and matches the checksum beside it."""
-    sidecar = pdf_path.with_name(pdf_path.name + ".sha256")
-    try:
-        recorded = sidecar.read_text(encoding="utf-8").split()[0]
-    except (OSError, IndexError):
-        return False
-    return pdf_path.is_file() and _sha256(pdf_path) == recorded
+    recorded = recorded_sha256(pdf_path)
+    return recorded is not None and pdf_path.is_file() and file_sha256(pdf_path) == recorded
 
 
 def archive(articles, out_dir, renderer, *, options=None, threshold=0.99, workers=1,
@@ -52,9 +37,7 @@ def archive(articles, out_dir, renderer, *, options=None, threshold=0.99, worker
     out_dir = Path(out_dir)
     data = out_dir / "data"
     data.mkdir(parents=True, exist_ok=True)
-    options = options or RenderOptions(paper=renderer.settings.paper,
-                                       digits=renderer.settings.digits)
-    options = replace(options, archival="1")
+    options = replace(options or renderer.default_options(), archival="1")
     outcome = Outcome()
 
     def one(article):
@@ -65,22 +48,20 @@ def archive(articles, out_dir, renderer, *, options=None, threshold=0.99, worker
             pdf = renderer.pdf(article, options).pdf
         except MatbaaError as exc:
             return "failed", article.id, f"{exc.code}: {exc.message_en}"
-        fd, tmp = tempfile.mkstemp(dir=data, prefix=".tmp-", suffix=".pdf")
-        try:
-            with os.fdopen(fd, "wb") as stream:
-                stream.write(pdf)
-            report = verify_pdf(tmp, article, renderer.fonts, use_pdfjs=False)
+        failure = []
+
+        def reads_back(path):
+            report = verify_pdf(path, article, renderer.fonts, use_pdfjs=False)
             if not report.ok(threshold):
                 score = report.pdftotext
-                return "failed", article.id, (
+                failure.append(
                     f"text layer check failed: {score.ratio:.2%} of words in order, "
                     f"{score.letters_dropped} letters dropped, missing glyphs: "
                     + (" ".join(f"U+{ord(c):04X}" for c in report.missing_glyphs) or "none"))
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        target.with_name(target.name + ".sha256").write_text(
-            f"{hashlib.sha256(pdf).hexdigest()}  {target.name}\n", encoding="utf-8")
+            return not failure
+
+        if write_with_sha256(target, pdf, check=reads_back) is None:
+            return "failed", article.id, failure[0]
         return "written", article.id, None
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as executor:
@@ -99,7 +80,7 @@ def _write_bag(out_dir, failed):
     """bagit.txt, bag-info.txt and manifest-sha256.txt over everything under data/."""
     data = out_dir / "data"
     files = sorted(p for p in data.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
-    lines = [f"{_sha256(p)}  {p.relative_to(out_dir).as_posix()}" for p in files]
+    lines = [f"{file_sha256(p)}  {p.relative_to(out_dir).as_posix()}" for p in files]
     (out_dir / "bagit.txt").write_text(
         "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n", encoding="utf-8")
     octets = sum(p.stat().st_size for p in files)

@@ -3,17 +3,18 @@
 The key is the ETag (article revision, options, templates, fonts, version),
 so an updated article, template or font never meets an old PDF: new content
 gets a new key and the old file ages out.  Files are written atomically
-(temporary file, then rename), so readers in other worker processes never
-see half a PDF.  When the folder grows past its cap the least recently used
+(``files.write_atomic``), so readers in other worker processes never see half a
+PDF.  It knows nothing of how PDFs are made (``pdfs.cached_pdf`` does).  When the folder grows past its cap the least recently used
 files go first.
 """
 
 import json
 import logging
 import os
-import tempfile
 import threading
 from pathlib import Path
+
+from .files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,7 @@ class PdfCache:
 
     @staticmethod
     def _write(path, data):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, data)
 
     def _files(self):
         return [p for p in self.folder.glob("*/*.pdf")]
@@ -93,26 +87,6 @@ class PdfCache:
         files = self._files()
         return {"files": len(files), "bytes": sum(_size(p) for p in files),
                 "max_bytes": self.max_bytes}
-
-
-def rendered(renderer, cache, article, options, before_render=None):
-    """The PDF of ``article`` with ``options``: from the cache, else rendered and kept.
-
-    ``before_render()`` is called on a miss, before rendering (it may refuse).
-    Returns (pdf bytes, missing glyphs, whether it came from the cache).
-    """
-    key = renderer.etag(article, options)
-    cached = cache.get(key)
-    if cached is not None:
-        pdf, facts = cached
-        return pdf, tuple(facts.get("missing_glyphs", ())), True
-    if before_render is not None:
-        before_render()
-    result = renderer.pdf(article, options)
-    # The file name goes with it, so a cached PDF is served without loading the article.
-    cache.put(key, result.pdf, {"missing_glyphs": list(result.missing_glyphs),
-                                "file_stem": article.file_stem})
-    return result.pdf, result.missing_glyphs, False
 
 
 def _size(path):

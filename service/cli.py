@@ -1,6 +1,5 @@
 """The ``matbaa`` command line: serve, render, import, fonts."""
 
-import hashlib
 import json
 import os
 import sys
@@ -112,22 +111,27 @@ def render(source, output, paper, digits, archival):
       cat article.json | matbaa render - -o article.pdf
       matbaa render kuwait-coalition-meeting --archival -o archive/article.pdf
     """
-    from .render import Renderer
+    from dataclasses import replace
+
+    from .files import write_atomic, write_with_sha256
+    from .render import build_renderer
     from .template import RenderOptions
 
     settings = _settings()
     try:
         article = _load_article(source, settings)
-        options = RenderOptions(paper=paper or settings.paper, digits=digits or settings.digits,
-                                archival="1" if archival else "0")
-        result = Renderer(settings).pdf(article, options)
+        options = replace(RenderOptions.defaults(settings), archival="1" if archival else "0",
+                          **{k: v for k, v in {"paper": paper, "digits": digits}.items() if v})
+        result = build_renderer(settings).pdf(article, options)
     except (OSError, ValueError, MatbaaError) as exc:
         raise click.ClickException(str(exc)) from None
-    with click.open_file(output, "wb") as out:
-        out.write(result.pdf)
-    if archival and output != "-":
-        digest = hashlib.sha256(result.pdf).hexdigest()
-        Path(f"{output}.sha256").write_text(f"{digest}  {Path(output).name}\n", encoding="utf-8")
+    if output == "-":
+        with click.open_file(output, "wb") as out:
+            out.write(result.pdf)
+    elif archival:
+        write_with_sha256(output, result.pdf)
+    else:
+        write_atomic(output, result.pdf)
     if result.missing_glyphs:
         click.echo("warning: no bundled font covers: "
                    + " ".join(f"U+{ord(c):04X}" for c in result.missing_glyphs), err=True)
@@ -157,8 +161,9 @@ def edition(title, start, end, section, source, ids, paper, digits, archival, ou
       matbaa edition --title "ثقافة" --section culture --archival -o culture.pdf
       matbaa edition --title "مختارات" --id one-article --id another -o picks.pdf
     """
-    from .edition import EditionSpec, make_edition, select_articles, write_with_sha256
-    from .render import Renderer
+    from .editions import EditionSpec, make_edition, select_articles
+    from .files import write_with_sha256
+    from .render import build_renderer
     from .store import Store
 
     settings = _settings()
@@ -179,7 +184,7 @@ def edition(title, start, end, section, source, ids, paper, digits, archival, ou
         missing = [i for i in spec.ids if i not in {a.id for a in articles}]
         if missing:
             click.echo(f"warning: not stored, left out: {', '.join(missing)}", err=True)
-        renderer = Renderer(settings)
+        renderer = build_renderer(settings)
         with click.progressbar(length=len(articles) + 1, label="articles",
                                file=sys.stderr) as bar:
             def progress(stage, count):
@@ -190,7 +195,7 @@ def edition(title, start, end, section, source, ids, paper, digits, archival, ou
                                spec.render_options(settings), progress=progress)
     except (OSError, ValueError, MatbaaError) as exc:
         raise click.ClickException(getattr(exc, "message_en", None) or str(exc)) from None
-    write_with_sha256(Path(output), pdf)
+    write_with_sha256(output, pdf)
     click.echo(f"wrote {output} ({len(articles)} articles, {len(pdf)} bytes) and "
                f"{output}.sha256", err=True)
 
@@ -218,7 +223,7 @@ def archive(out_dir, start, end, section, workers, threshold):
     """
     from .archive import archive as archive_articles
     from .pool import RenderPool
-    from .render import Renderer
+    from .render import build_renderer
     from .store import Store
 
     settings = _settings()
@@ -227,7 +232,7 @@ def archive(out_dir, start, end, section, workers, threshold):
         end=end.date() if end else None)
     if not articles:
         raise click.ClickException("no stored article matches")
-    renderer = Renderer(settings)
+    renderer = build_renderer(settings)
     size = workers or settings.render_processes
     pool = renderer.pool = RenderPool(settings, size) if size > 1 else None
     try:
@@ -261,7 +266,7 @@ def worker(concurrency):
     settings = _settings()
     if not settings.broker_url:
         raise click.UsageError("set MATBAA_BROKER_URL (e.g. redis://127.0.0.1:6379/0)")
-    from .tasks import make_worker
+    from .editions.tasks import make_worker
 
     make_worker(settings).worker_main([
         "worker", "--queues", "matbaa", "--loglevel", settings.log_level,

@@ -12,7 +12,7 @@ from werkzeug.exceptions import NotFound
 
 from . import errors, hot, security
 from .article import parse_article
-from .cache import rendered
+from .pdfs import cached_pdf
 from .observe import metrics
 from .render import VERSION
 from .template import RenderOptions
@@ -101,23 +101,33 @@ def _cacheable(response, etag):
 def article_pdf(article_id):
     options = RenderOptions.from_query(request.args, _settings())
     wordpress = _wordpress()
-    if wordpress is None or not wordpress.handles(article_id):
-        # A stored article's answer may be kept by the hot path (hot.py) until the
-        # store changes; WordPress posts are checked against WordPress instead.
-        request.environ[hot.KEEP] = True
-        # The readers' path: a stored article already rendered is served from its
-        # revision alone, without loading and hashing the article.
-        revision = _store().revision(article_id)
-        if revision is not None:
-            etag = _renderer().etag_for(revision, options)
-            if _not_modified(etag):
-                return _cacheable(Response(status=304), etag)
-            cached = _cache().get(etag)
-            if cached is not None and "file_stem" in cached[1]:
-                pdf, facts = cached
-                return _served(facts["file_stem"], pdf, facts.get("missing_glyphs", ()),
-                               etag, hit=True)
-    return _article_pdf(_load(article_id), options)
+    if wordpress is not None and wordpress.handles(article_id):
+        # WordPress posts are checked against WordPress (its freshness window).
+        article = _loaded(wordpress.load(article_id))
+        return _article_pdf(_renderer().etag(article, options), options, lambda: article)
+    # A stored article's answer may be kept by the hot path (hot.py) until the store
+    # changes.  Its ETag comes from the stored revision alone: a PDF already rendered
+    # is served without loading and hashing the article.
+    request.environ[hot.KEEP] = True
+    revision = _store().revision(article_id)
+    if revision is None:
+        raise errors.ArticleNotFound(f"no article with id '{article_id}'")
+
+    def load():
+        article, stored = _store().get_with_revision(article_id)
+        if stored != revision:
+            # Changed or removed since its revision was read: answer as if asked now.
+            raise _Changed()
+        return article
+
+    try:
+        return _article_pdf(_renderer().etag_for(revision, options), options, load)
+    except _Changed:
+        return article_pdf(article_id)
+
+
+class _Changed(Exception):
+    """The stored article changed between reading its revision and loading it."""
 
 
 @bp.get("/articles/by-slug/<path:slug>.pdf")
@@ -128,17 +138,20 @@ def article_pdf_by_slug(slug):
         raise errors.ArticleNotFound(
             "articles are found by slug only on a WordPress site; set MATBAA_WORDPRESS_URL",
             "البحث بالاسم المختصر متاح لمواقع ووردبريس فقط")
-    return _article_pdf(_loaded(wordpress.load_slug(slug)))
+    article = _loaded(wordpress.load_slug(slug))
+    options = RenderOptions.from_query(request.args, _settings())
+    return _article_pdf(_renderer().etag(article, options), options, lambda: article)
 
 
-def _article_pdf(article, options=None):
-    options = options or RenderOptions.from_query(request.args, _settings())
-    etag = _renderer().etag(article, options)
+def _article_pdf(etag, options, load):
+    """One trip: If-None-Match, the cache, else the render (within the readers' rate)
+    kept in the cache; ``etag`` is the cache key, the answer's ETag and the PDF's /ID."""
     if _not_modified(etag):
         return _cacheable(Response(status=304), etag)
-    pdf, missing, hit = rendered(_renderer(), _cache(), article, options,
-                                 before_render=_count_render)
-    return _served(article.file_stem, pdf, missing, etag, hit)
+    delivered = cached_pdf(_cache(), _renderer(), etag, options, load,
+                           before_render=_count_render)
+    return _served(delivered.file_stem, delivered.pdf, delivered.missing_glyphs, etag,
+                   delivered.hit)
 
 
 def _count_render():
@@ -320,7 +333,7 @@ def job_runner(app=None):
     app = app or current_app._get_current_object()
     runner = app.extensions.get("matbaa.job_runner")
     if runner is None:
-        from .edition import LocalJobs
+        from .editions import LocalJobs
 
         runner = app.extensions["matbaa.job_runner"] = LocalJobs(
             app.extensions["matbaa.settings"])
@@ -334,10 +347,10 @@ def _jobs():
 @bp.post("/editions")
 def create_edition():
     """Many articles as one PDF, made in the background: 202 and where to watch it."""
-    from .edition import EditionSpec
+    from .editions import EditionSpec
 
     spec = EditionSpec.from_json(_json_body(), _settings())
-    job_id = _jobs().create("edition", spec)
+    job_id = _jobs().create(spec)
     celery = current_app.extensions.get("matbaa.celery")
     if celery is None:
         job_runner().submit(job_id)
@@ -378,7 +391,7 @@ def edition_pdf(job_id):
 
 def _job(job_id):
     job = _jobs().get(job_id) if re.fullmatch(r"[0-9a-f]{32}", job_id) else None
-    if job is None or job["kind"] != "edition":
+    if job is None:
         raise errors.JobNotFound(f"no edition job with id '{job_id}'")
     return job
 

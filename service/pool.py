@@ -54,11 +54,11 @@ class RenderPool:
 
     # -- public ---------------------------------------------------------------------
 
-    def pdf(self, article, options):
+    def pdf(self, article, options, identifier):
         """Render in a worker; raises RenderBusy (429), RenderTooLong or RenderFailed (503)."""
         from .render import RenderResult
 
-        pdf, missing = self._call("pdf", (article.to_json(), asdict(options)),
+        pdf, missing = self._call("pdf", (article.to_json(), asdict(options), identifier),
                                   self.settings.render_timeout)
         return RenderResult(pdf=pdf, missing_glyphs=tuple(missing))
 
@@ -244,12 +244,10 @@ class _Worker:
 def _serve(settings, conn):
     """A worker process: build a warm renderer, then render what arrives until EOF."""
     from .article import Article
-    from .render import Renderer
+    from .render import build_renderer
     from .template import RenderOptions
 
-    logging.basicConfig(level=settings.log_level)
-    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
-    renderer = Renderer(settings)
+    renderer = build_renderer(settings)
     renderer.warm_up()
     conn.send("ready")
     while True:
@@ -259,9 +257,9 @@ def _serve(settings, conn):
             return
         try:
             if method == "pdf":
-                article_json, options = args
+                article_json, options, identifier = args
                 result = renderer.pdf(Article.model_validate(article_json),
-                                      RenderOptions(**options))
+                                      RenderOptions(**options), identifier)
                 reply = ("ok", (result.pdf, result.missing_glyphs))
             elif method == "edition_part":
                 title, articles, options, first_index, starts = args

@@ -126,18 +126,21 @@ class Renderer:
             stylesheet_href=f"{asset_base}print/print.css", pdf_href=pdf_href,
             script_href=f"{asset_base}print/toolbar.js", autoprint=autoprint)
 
-    def pdf(self, article, options=None):
+    def pdf(self, article, options=None, identifier=None):
         """Render ``article`` to PDF bytes, reporting characters no bundled font covers.
 
-        With a pool (under ``matbaa serve``) the render runs in one of its worker
-        processes, which calls this same method on its own renderer.
+        ``identifier``: the PDF's /ID, the article's ETag (``etag``) unless given;
+        a caller that has computed the ETag passes it.  With a pool (under ``matbaa
+        serve``) the render runs in one of its worker processes, which calls this
+        same method on its own renderer.
         """
         options = options or self.default_options()
+        identifier = identifier or self.etag(article, options)
         started, outcome = time.perf_counter(), "ok"
         try:
             if self.pool is not None:
-                return self.pool.pdf(article, options)
-            return self._pdf(article, options)
+                return self.pool.pdf(article, options, identifier)
+            return self._pdf(article, options, identifier)
         except MatbaaError as exc:
             outcome = exc.code
             raise
@@ -148,14 +151,14 @@ class Renderer:
             if self.on_render is not None:
                 self.on_render(outcome, time.perf_counter() - started)
 
-    def _pdf(self, article, options):
+    def _pdf(self, article, options, identifier):
         document_html = self.html(article, options)
         missing = tuple(self.fonts.missing(_text_of(document_html)))
         if missing:
             log.warning("article %s has characters no bundled font covers: %s",
                         article.id, ", ".join(describe_char(c) for c in missing))
         return RenderResult(
-            pdf=self.html_to_pdf(document_html, identifier=self.etag(article, options),
+            pdf=self.html_to_pdf(document_html, identifier=identifier,
                                  source=article if options.archival == "1" else None),
             missing_glyphs=missing)
 
@@ -337,7 +340,7 @@ class Renderer:
                          body_html="<p>نصّ للتجربة، مع <b>خط عريض</b> وLatin و2024.</p>"))
 
     def default_options(self):
-        return RenderOptions(paper=self.settings.paper, digits=self.settings.digits)
+        return RenderOptions.defaults(self.settings)
 
     def etag(self, article, options):
         """Changes with the article's revision, the options, templates, fonts and version."""
@@ -346,6 +349,20 @@ class Renderer:
     def etag_for(self, revision, options):
         key = f"{revision}:{options.key}:{self.assets_digest}"
         return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+_LOGGING_SET = []
+
+
+def build_renderer(settings):
+    """The Renderer of a process — web, render pool, job runner, Celery worker or CLI —
+    with the process's logging set up once: at MATBAA_LOG_LEVEL, and WeasyPrint's
+    progress (every layout step, at INFO) left out, its warnings kept."""
+    if not _LOGGING_SET:
+        logging.basicConfig(level=settings.log_level)
+        logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+        _LOGGING_SET.append(True)
+    return Renderer(settings)
 
 
 def _digest(text):

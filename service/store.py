@@ -65,14 +65,16 @@ class Store:
         self._watcher = None   # changes by other processes (generation(), SQLite)
         self._watch_lock = threading.Lock()
         try:
-            Base.metadata.create_all(self.engine)
+            # The store's own tables; the job tables are made by service.editions.jobs.
+            Base.metadata.create_all(self.engine, tables=[ArticleRow.__table__,
+                                                          SourceRow.__table__])
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"cannot open the article store: {exc.__class__.__name__}")
 
     def upsert(self, article):
         """Insert or update ``article``; return 'created', 'updated' or 'unchanged'."""
         revision = article.revision
-        with self._session() as session:
+        with self.session() as session:
             row = session.get(ArticleRow, article.id)
             if row is not None and row.revision == revision:
                 return "unchanged"
@@ -97,9 +99,15 @@ class Store:
         return counts
 
     def get(self, article_id):
-        with self._session() as session:
+        return self.get_with_revision(article_id)[0]
+
+    def get_with_revision(self, article_id):
+        """(the article, its stored revision), or (None, None)."""
+        with self.session() as session:
             row = session.get(ArticleRow, article_id)
-            return None if row is None else Article.model_validate_json(row.data)
+            if row is None:
+                return None, None
+            return Article.model_validate_json(row.data), row.revision
 
     def find(self, *, ids=None, section=None, start=None, end=None, source=None):
         """Articles by ids (in that order) or by filter (oldest first).
@@ -107,7 +115,7 @@ class Store:
         ``start``/``end`` are dates, both included; ``source`` is "wordpress" (posts
         loaded from WordPress) or "local" (everything else).
         """
-        with self._session() as session:
+        with self.session() as session:
             if ids is not None:
                 rows = {r.id: r for r in session.scalars(
                     select(ArticleRow).where(ArticleRow.id.in_(list(ids))))}
@@ -167,7 +175,7 @@ class Store:
 
     def list(self, page=1, per_page=20):
         """Return (articles on this page, total count), newest first."""
-        with self._session() as session:
+        with self.session() as session:
             total = session.scalar(select(func.count()).select_from(ArticleRow))
             rows = session.scalars(
                 select(ArticleRow)
@@ -177,7 +185,7 @@ class Store:
 
     def delete(self, article_id):
         """Remove an article and its source record; return whether it was there."""
-        with self._session() as session:
+        with self.session() as session:
             row = session.get(ArticleRow, article_id)
             source = session.get(SourceRow, article_id)
             for found in (row, source):
@@ -188,7 +196,7 @@ class Store:
 
     def source_state(self, article_id=None, *, source=None, slug=None):
         """The source record of an article, by id or by (source, slug); a plain dict."""
-        with self._session() as session:
+        with self.session() as session:
             if article_id is not None:
                 row = session.get(SourceRow, article_id)
             else:
@@ -200,7 +208,7 @@ class Store:
 
     def save_source_state(self, article_id, source, **fields):
         """Create or update an article's source record; ``checked_at`` defaults to now."""
-        with self._session() as session:
+        with self.session() as session:
             row = session.get(SourceRow, article_id)
             if row is None:
                 row = SourceRow(article_id=article_id, source=source)
@@ -220,10 +228,13 @@ class Store:
         self.engine.dispose()
 
     def ping(self):
-        with self._session() as session:
+        with self.session() as session:
             session.execute(select(1))
 
-    def _session(self):
+    def session(self):
+        """A session on the store's database, as a context manager: its database errors
+        become StoreUnavailable (503), rolled back; commits count for ``generation()``.
+        For the job records (``service.editions.jobs``) beside the articles."""
         return _GuardedSession(self.engine, on_commit=self._committed)
 
 

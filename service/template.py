@@ -5,7 +5,7 @@ import functools
 import hashlib
 import io
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import zint
@@ -41,9 +41,14 @@ class RenderOptions:
                "size": ("s", "m", "l"), "images": ("0", "1"), "archival": ("0", "1")}
 
     @classmethod
+    def defaults(cls, settings):
+        """The options of a request that asks for none: the one place they are made."""
+        return cls(paper=settings.paper, digits=settings.digits)
+
+    @classmethod
     def from_query(cls, args, settings):
         """Read options from query parameters, defaulting to the settings."""
-        values = {"paper": settings.paper, "digits": settings.digits}
+        values = asdict(cls.defaults(settings))
         for name, allowed in cls.ALLOWED.items():
             if name in args:
                 value = args.get(name, "").strip().lower()

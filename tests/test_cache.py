@@ -13,7 +13,7 @@ def test_put_get_roundtrip(tmp_path):
     assert cache.get("ab" * 16) is None
     cache.put("ab" * 16, b"%PDF-1.7 x", {"missing_glyphs": ["ሰ"]})
     assert cache.get("ab" * 16) == (b"%PDF-1.7 x", {"missing_glyphs": ["ሰ"]})
-    assert not list(tmp_path.glob("*/.tmp-*"))
+    assert not list(tmp_path.glob("*/.*"))       # no temporary file left
 
 
 def test_least_recently_used_files_are_evicted(tmp_path):

@@ -15,14 +15,15 @@ import pytest
 from pypdf import PdfReader
 
 from service.app import create_app
-from service.edition import EditionSpec, Jobs, in_section_order, select_articles
+from service.editions import EditionSpec, Jobs, select_articles
+from service.editions.plan import in_section_order
 from service.settings import Settings
 
-from .conftest import unavailable
-from .services import Postgres, Redis, missing_reason, wait_until
-from .test_corpus import corpus_articles
+from ..conftest import unavailable
+from ..services import Postgres, Redis, missing_reason, wait_until
+from ..test_corpus import corpus_articles
 from .test_edition import check_edition, same_pages
-from .test_http import assert_error
+from ..test_http import assert_error
 
 
 @pytest.fixture(scope="module")
@@ -338,7 +339,7 @@ def test_worker_lost_between_claiming_the_assembly_and_enqueueing_it(
     so the claim goes through and the enqueue keeps retrying; the process is killed."""
     from sqlalchemy import create_engine, text
 
-    from service.edition import overlay_plan
+    from service.editions.tasks import overlay_plan
 
     settings, env, app = web
     redis, postgres = backends
@@ -404,13 +405,14 @@ def test_the_last_two_parts_saved_at_once_still_lead_to_assembly(backends):
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
-    from service.edition import EditionSpec, JobPartRow
+    from service.editions import EditionSpec
+    from service.editions.jobs import JobPartRow
     from service.store import Store
 
     _redis, postgres = backends
     store = Store(postgres.url)
     jobs = Jobs(store)
-    job_id = jobs.create("edition", EditionSpec.from_json(
+    job_id = jobs.create(EditionSpec.from_json(
         {"title": "أجزاء", "articles": ["a"]}, Settings.from_env()))
     part = {"pdf": b"%PDF-1.7", "pages": 1, "starts": {}}
     for number in range(3):

@@ -11,14 +11,15 @@ from pypdf import PdfReader
 
 from service.article import parse_article
 from service.cli import main
-from service.edition import EditionSpec, Jobs, in_section_order, select_articles
+from service.editions import EditionSpec, Jobs, select_articles
+from service.editions.plan import in_section_order
 from service.template import RenderOptions, digits
 from service.verify import article_text, normalize, score_words
 
-from .conftest import pdftotext, sample
-from .test_archival import failures
-from .test_corpus import corpus_articles
-from .test_http import assert_error
+from ..conftest import pdftotext, sample
+from ..test_archival import failures
+from ..test_corpus import corpus_articles
+from ..test_http import assert_error
 
 SAMPLE_IDS = ["kuwait-coalition-meeting", "arabic-printing-history",
               "nova-digital-archive-platform"]
@@ -157,8 +158,7 @@ def test_edition_of_a_corpus_section_by_filter(shared_dir, store, renderer, tmp_
 def test_edition_in_parallel_parts(shared_dir, store, tmp_path, monkeypatch):
     """Laid out in parts on two render processes, then put together: a reader sees the
     same things as in one document (page numbers, contents, bookmarks, every word)."""
-    from service import edition
-    from service.edition import make_edition
+    from service.editions import make_edition, plan
     from service.pool import RenderPool
     from service.render import Renderer
     from service.settings import Settings
@@ -205,7 +205,7 @@ def test_edition_in_parallel_parts(shared_dir, store, tmp_path, monkeypatch):
         footers = pool.edition_footers
         monkeypatch.setattr(pool, "edition_footers",
                             lambda *args: shares.append(args[2:]) or footers(*args))
-        monkeypatch.setattr(edition, "FOOTER_SHARE_PAGES", 5)
+        monkeypatch.setattr(plan, "FOOTER_SHARE_PAGES", 5)
         shared = make_edition(settings, renderer, "ثقافة ورياضة", chosen,
                               renderer.default_options(), pool=pool)
         assert len(shares) == 2 and shares[0][1] + 1 == shares[1][0]
@@ -283,7 +283,8 @@ def test_page_number_pages_print_where_the_footer_does(renderer, tmp_path, paper
 def test_assembly_makes_the_front_when_none_was_made(renderer, store, tmp_path):
     """A Celery job's front is made by its own task and kept in the store; should that
     task not have run, the assembly makes it: the same edition, byte for byte."""
-    from service.edition import assemble, plan_parts
+    from service.editions.assemble import assemble
+    from service.editions.plan import plan_parts
 
     articles = in_section_order([parse_article(sample(name)) for name in SAMPLE_IDS])
     options = renderer.default_options()
@@ -291,7 +292,7 @@ def test_assembly_makes_the_front_when_none_was_made(renderer, store, tmp_path):
              for first, part, starts in plan_parts(articles, 2)]
     assert len(parts) == 2
     jobs = Jobs(store)
-    job_id = jobs.create("edition", EditionSpec(title="عدد", ids=tuple(SAMPLE_IDS)))
+    job_id = jobs.create(EditionSpec(title="عدد", ids=tuple(SAMPLE_IDS)))
     jobs.update(job_id, status="running")
     jobs.save_front(job_id, renderer.edition_front("عدد", articles, options))
     kept = jobs.front(job_id)
@@ -311,15 +312,17 @@ def test_job_page_numbers_made_in_shares_then_assembled(loaded_store, renderer, 
     are made share by share (in any order), only the last share's task enqueues the
     assembly, and the assembly lays those over the pages without making any again:
     the same edition as one assembled from scratch."""
-    from service import edition
-    from service.edition import (assemble, assemble_job, footer_shares, make_front,
-                                 make_overlay, overlay_count, plan_job, run_part,
-                                 stalled_after_overlays, stalled_after_parts)
+    from service.editions import plan
+    from service.editions.assemble import assemble
+    from service.editions.plan import footer_shares
+    from service.editions.tasks import (assemble_job, make_front, make_overlay, overlay_count,
+                                        plan_job, run_part, stalled_after_overlays,
+                                        stalled_after_parts)
 
-    monkeypatch.setattr(edition, "FOOTER_SHARE_PAGES", 3)       # a few pages each
+    monkeypatch.setattr(plan, "FOOTER_SHARE_PAGES", 3)       # a few pages each
     settings = settings.replace(edition_part_articles=1)
     jobs = Jobs(loaded_store)
-    job_id = jobs.create("edition", EditionSpec(title="عدد", ids=tuple(SAMPLE_IDS)))
+    job_id = jobs.create(EditionSpec(title="عدد", ids=tuple(SAMPLE_IDS)))
     parts = plan_job(settings, loaded_store, job_id)
     assert len(parts) == 3
     make_front(settings, loaded_store, renderer, job_id)
@@ -359,7 +362,7 @@ def test_job_page_numbers_made_in_shares_then_assembled(loaded_store, renderer, 
 
     def footers_in_shares(options, total, first, last):
         return [renderer.edition_footers(options, total, *share)
-                for share in footer_shares(first, last, edition.OVERLAY_FOOTER_SHARES)]
+                for share in footer_shares(first, last, plan.OVERLAY_FOOTER_SHARES)]
 
     assert pdf == assemble(renderer, "عدد", articles, options, kept, front=front,
                            render_footers=footers_in_shares)
@@ -425,9 +428,53 @@ def test_a_store_made_before_a_jobs_column_gets_it(store, settings):
     try:
         jobs = Jobs(older)
         assert "front_pages" in {c["name"] for c in inspect(older.engine).get_columns("jobs")}
-        job_id = jobs.create("edition", EditionSpec.from_json(
+        job_id = jobs.create(EditionSpec.from_json(
             {"title": "قديم", "articles": ["a"]}, settings))
         jobs.update(job_id, front_pages=3)
         assert jobs.get(job_id)["front_pages"] == 3
     finally:
         older.close()
+
+
+def test_job_tables_are_made_by_the_jobs_room_alone(tmp_path, settings):
+    """The store makes its own tables; the job tables are made once, by Jobs."""
+    from sqlalchemy import inspect
+
+    from service.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'alone.db'}")
+    try:
+        assert set(inspect(store.engine).get_table_names()) == {"articles", "article_sources"}
+        Jobs(store)
+        assert {"jobs", "job_parts", "job_fronts", "job_overlays", "job_files"} <= set(
+            inspect(store.engine).get_table_names())
+    finally:
+        store.close()
+
+
+def test_a_store_made_before_kind_and_result_were_dropped_takes_new_jobs(tmp_path, settings):
+    """Stores made by earlier versions have a NOT NULL ``kind`` and a ``result`` that
+    nothing writes now: they are dropped, and a new job is made and finished there."""
+    from sqlalchemy import inspect, text
+
+    from service.store import Store
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Store(url)
+    Jobs(old)
+    with old.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE jobs ADD COLUMN kind VARCHAR(20) NOT NULL "
+                                "DEFAULT 'edition'"))
+        connection.execute(text("ALTER TABLE jobs ADD COLUMN result TEXT"))
+    old.close()
+    newer = Store(url)
+    try:
+        jobs = Jobs(newer)
+        columns = {c["name"] for c in inspect(newer.engine).get_columns("jobs")}
+        assert not columns & {"kind", "result"}
+        job_id = jobs.create(EditionSpec.from_json({"title": "قديم", "articles": ["a"]},
+                                                   settings))
+        jobs.save_result(job_id, b"%PDF-1.7", 1)
+        assert jobs.get(job_id)["status"] == "done" and jobs.result(job_id) == b"%PDF-1.7"
+    finally:
+        newer.close()

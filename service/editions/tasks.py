@@ -1,0 +1,321 @@
+"""Editions on Celery workers (MATBAA_BROKER_URL=redis://…), beyond one machine.
+
+``matbaa worker`` runs these tasks; web processes enqueue ``start``.  Every worker
+process keeps one warm Renderer and one Store (PostgreSQL when several machines
+share the work: MATBAA_DATABASE_URL).  Tasks are acknowledged after they finish
+and rejected when their worker process is lost, so the broker hands them out again.
+
+A job's states, as the tasks below move it, in this order:
+
+    queued      made by POST /editions; ``start`` selects its articles and cuts them
+                into parts (one part, "whole", when it is archival or small)
+    running     the front task makes the cover and contents and one task per part
+                lays out its articles (kept in job_parts); a whole part is the
+                edition, saved at once (→ done)
+    assembling  claimed by the task that saved the last part, which enqueues the
+                page-number tasks (the contents' numbers, the footers in shares; kept
+                in job_overlays); the one that saves the last share claims the
+                assembly (``assembly_queued``) and enqueues it
+    done        the edition is in job_files, with its SHA-256 and page count
+    failed      any step that failed, with its error
+
+Every step is idempotent.  A task redelivered after its process was lost between a
+claim and the enqueue that follows enqueues the next stage again (``_step``).
+"""
+
+import json
+import logging
+from typing import NamedTuple
+
+from celery import Celery
+
+from ..store import Store
+from .assemble import assemble, page_count
+from .jobs import Jobs
+from .plan import OVERLAY_FOOTER_SHARES, footer_shares, in_section_order, placement, plan_parts
+from .spec import EditionSpec, chosen_articles
+
+log = logging.getLogger(__name__)
+_STATE = {}
+
+
+def make_celery(settings):
+    app = Celery("matbaa", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json", accept_content=["json"], task_default_queue="matbaa",
+        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+        task_ignore_result=True, broker_connection_retry_on_startup=True,
+        # A message a worker took and never acknowledged comes back after this long
+        # (a whole machine lost); a lost worker *process* is rejected at once.
+        broker_transport_options={"visibility_timeout": settings.edition_timeout + 60},
+        worker_hijack_root_logger=False)
+    app.matbaa_settings = settings
+
+    @app.task(name="matbaa.edition.start", bind=True)
+    def start(task, job_id):
+        store = _store(settings)
+        try:
+            parts = plan_job(settings, store, job_id)
+        except Exception as exc:            # nothing to lay out: the job says why
+            Jobs(store).fail(job_id, exc)
+            return
+        if len(parts) > 1:       # enqueued first, so it is done before the assembly
+            _enqueue(front_task, job_id)
+        for part in parts:
+            _enqueue(part_task, job_id, part)
+
+    @app.task(name="matbaa.edition.front", bind=True)
+    def front_task(task, job_id):
+        try:
+            make_front(settings, _store(settings), _renderer(settings), job_id)
+        except Exception:       # the assembly makes the front itself if it has none
+            log.exception("edition %s: the front was not made beside the parts", job_id)
+
+    @app.task(name="matbaa.edition.part", bind=True)
+    def part_task(task, job_id, part):
+        store = _store(settings)
+        # The page-number pages in shares, on whichever processes are free; without a
+        # front made beside the parts (no share), the assembly makes everything itself.
+        shares = _step(task, store, job_id, f"part {part}",
+                       lambda: run_part(settings, store, _renderer(settings), job_id, part),
+                       stalled_after_parts, lambda: overlay_count(store, job_id))
+        if shares is None:
+            return
+        for share in range(shares):
+            _enqueue(overlay_task, job_id, share)
+        if not shares:
+            _enqueue(assemble_task, job_id)
+
+    @app.task(name="matbaa.edition.overlay", bind=True)
+    def overlay_task(task, job_id, share):
+        store = _store(settings)
+        if _step(task, store, job_id, f"page numbers {share}",
+                 lambda: make_overlay(settings, store, _renderer(settings), job_id, share),
+                 stalled_after_overlays, lambda: True):
+            _enqueue(assemble_task, job_id)
+
+    @app.task(name="matbaa.edition.assemble", bind=True)
+    def assemble_task(task, job_id):
+        store = _store(settings)
+        try:
+            assemble_job(settings, store, _renderer(settings), job_id)
+        except Exception as exc:
+            log.exception("edition %s assembly failed", job_id)
+            Jobs(store).fail(job_id, exc)
+
+    app.matbaa_start = start
+    return app
+
+
+# -- the steps, in the order the tasks run them ------------------------------
+
+
+def plan_job(settings, store, job_id):
+    """Select the articles and cut them into parts; returns the part numbers."""
+    jobs = Jobs(store)
+    spec = EditionSpec.from_stored(jobs.get(job_id)["spec"])
+    articles, errors = chosen_articles(store, spec)
+    articles = in_section_order(articles)
+    options = spec.render_options(settings)
+    whole = options.archival == "1" or len(articles) <= settings.edition_part_articles
+    count = 1 if whole else -(-len(articles) // settings.edition_part_articles)
+    plan = [{"first": first, "ids": [a.id for a in part], "starts": starts, "whole": whole}
+            for first, part, starts in plan_parts(articles, count)]
+    jobs.update(job_id, status="running", total=len(articles), plan=json.dumps(plan),
+                errors=errors)
+    return list(range(len(plan)))
+
+
+def make_front(settings, store, renderer, job_id):
+    """Make the cover and contents beside the parts (without their page numbers), so
+    that assembly only lays the numbers over them (as ``parallel_edition`` does)."""
+    jobs = Jobs(store)
+    job = jobs.get(job_id)
+    if job is None or job["status"] != "running" or job["front_pages"] is not None:
+        return
+    spec = EditionSpec.from_stored(job["spec"])
+    articles = store.find(ids=[i for entry in json.loads(job["plan"]) for i in entry["ids"]])
+    jobs.save_front(job_id, renderer.edition_front(spec.title, articles,
+                                                   spec.render_options(settings)))
+
+
+def run_part(settings, store, renderer, job_id, part_no):
+    """Lay out one part; returns True when every part of the job is done."""
+    jobs = Jobs(store)
+    job = jobs.get(job_id)
+    if job is None or job["status"] not in ("running",):
+        return False          # finished, failed or removed meanwhile: nothing to do
+    spec = EditionSpec.from_stored(job["spec"])
+    plan = json.loads(job["plan"])
+    entry = plan[part_no]
+    articles = store.find(ids=entry["ids"])
+    options = spec.render_options(settings)
+    if entry["whole"]:
+        pdf = renderer.edition_pdf(spec.title, articles, options)
+        if jobs.claim(job_id, "running", "assembling"):
+            jobs.save_result(job_id, pdf, page_count(pdf))
+        return False
+    result = renderer.edition_part(spec.title, articles, options, entry["first"],
+                                   entry["starts"])
+    _done, parts_done = jobs.save_part(job_id, part_no, result, len(articles))
+    return parts_done == len(plan) and jobs.claim(job_id, "running", "assembling")
+
+
+class OverlayPlan(NamedTuple):
+    """A job's page-number pages, made by its overlay tasks: ``shares[0]`` is None (the
+    contents' numbers, ``placed``), the others runs of footer pages."""
+
+    front_pages: int
+    total: int
+    placed: dict
+    shares: list
+
+
+def overlay_plan(jobs, job_id, front=None):
+    """The page-number pages a job's overlay tasks make, or None when its front was
+    not made beside the parts (the assembly then makes it, and them, itself).
+    ``front``: the job's front, when the caller has it already."""
+    front = front or jobs.front(job_id, pdf=False)
+    if front is None:
+        return None
+    total, _numbers, placed, first_footer = placement(front, jobs.part_layout(job_id))
+    return OverlayPlan(front["pages"], total, placed,
+                       [None, *footer_shares(first_footer, total, OVERLAY_FOOTER_SHARES)])
+
+
+def overlay_count(store, job_id):
+    """How many overlay tasks to enqueue once the last part is laid out (0: none,
+    enqueue the assembly)."""
+    plan = overlay_plan(Jobs(store), job_id)
+    return 0 if plan is None else len(plan.shares)
+
+
+def stalled_after_parts(store, job_id):
+    """Whether the page-number stage may never have been enqueued: the job was claimed
+    after its parts, and its assembly is not enqueued yet.  For a redelivered part
+    task, whose process may have been lost between the claim and the enqueue."""
+    job = Jobs(store).get(job_id)
+    return job is not None and job["status"] == "assembling" and job["assembly_queued"] is None
+
+
+def stalled_after_overlays(store, job_id):
+    """Whether every page-number share is kept and the job not yet assembled: for a
+    redelivered page-number task, as above (assembling again is harmless)."""
+    jobs = Jobs(store)
+    job = jobs.get(job_id)
+    if job is None or job["status"] != "assembling":
+        return False
+    plan = overlay_plan(jobs, job_id)
+    return plan is not None and jobs.overlay_count(job_id) == len(plan.shares)
+
+
+def make_overlay(settings, store, renderer, job_id, share):
+    """Make one share of the page-number pages; True for the one task that saved
+    the last share and so enqueues the assembly."""
+    jobs = Jobs(store)
+    job = jobs.get(job_id)
+    plan = overlay_plan(jobs, job_id) if job and job["status"] == "assembling" else None
+    if plan is None:         # done (its front gone with its parts) or removed meanwhile
+        return False
+    options = EditionSpec.from_stored(job["spec"]).render_options(settings)
+    if plan.shares[share] is None:
+        pdf = renderer.edition_numbers(options, plan.front_pages, plan.placed)
+    else:
+        pdf = renderer.edition_footers(options, plan.total, *plan.shares[share])
+    return (jobs.save_overlay(job_id, share, pdf) == len(plan.shares)
+            and jobs.claim_assembly(job_id))
+
+
+def assemble_job(settings, store, renderer, job_id):
+    jobs = Jobs(store)
+    job = jobs.get(job_id)
+    if job is None or job["status"] != "assembling":
+        return
+    spec = EditionSpec.from_stored(job["spec"])
+    ids = [i for entry in json.loads(job["plan"]) for i in entry["ids"]]
+    articles = store.find(ids=ids)
+    # A front not made yet (its task not run, or failed) is made here, and then
+    # its page numbers too: time, not correctness.
+    front, overlays = jobs.front(job_id), None
+    if front is not None:
+        made = jobs.overlays(job_id)
+        overlays = made if len(made) == len(overlay_plan(jobs, job_id, front).shares) else None
+    pdf = assemble(renderer, spec.title, articles, spec.render_options(settings),
+                   jobs.parts(job_id), front=front, overlays=overlays)
+    jobs.save_result(job_id, pdf, page_count(pdf))
+
+
+# -- handing on ------------------------------------------------------------
+
+
+def _step(task, store, job_id, what, run, stalled, then):
+    """Run one step of an edition job (``run()``: True when this task is the one to
+    hand on to the next stage) and return ``then()`` if it hands on, else None.
+
+    A redelivered task also hands on when ``stalled(store, job_id)``: its process may
+    have been lost between claiming the next stage and enqueueing it, and the next
+    stages are idempotent.  A failure fails the job, with its error.
+    """
+    try:
+        if not run():
+            if not (_redelivered(task) and stalled(store, job_id)):
+                return None
+            log.warning("edition %s: %s redelivered; its next stage enqueued again",
+                        job_id, what)
+        return then()
+    except Exception as exc:
+        log.exception("edition %s %s failed", job_id, what)
+        Jobs(store).fail(job_id, exc)
+        return None
+
+
+def _redelivered(task):
+    """Whether the broker handed this task out before (its worker process was lost, or
+    its machine did not acknowledge it in time)."""
+    return bool((task.request.delivery_info or {}).get("redelivered"))
+
+
+# The broker may be away for a while (restarted): keep trying to hand on the next
+# task rather than fail a job whose work is already done.
+_RETRY = {"max_retries": 60, "interval_start": 1, "interval_step": 1, "interval_max": 5}
+
+
+def _enqueue(task, *args):
+    task.apply_async(args, retry=True, retry_policy=_RETRY)
+
+
+def _store(settings):
+    if "store" not in _STATE:
+        _STATE["store"] = Store(settings.store_url)
+    return _STATE["store"]
+
+
+def _renderer(settings):
+    if "renderer" not in _STATE:
+        from ..render import build_renderer
+
+        _STATE["renderer"] = build_renderer(settings)
+    return _STATE["renderer"]
+
+
+def make_worker(settings):
+    """The Celery app for ``matbaa worker``.
+
+    Each worker process builds its Renderer and renders a small article as it
+    starts, not when its first task comes: a job's first part on a cold process
+    waited ~2 s for fonts, stylesheet and WeasyPrint's first use.
+    """
+    from celery.signals import worker_process_init
+
+    app = make_celery(settings)
+    # How long the parent waits for a new process to report; warming takes ~2 s.
+    app.conf.worker_proc_alive_timeout = 60
+
+    @worker_process_init.connect(weak=False)
+    def warm(**_kwargs):
+        try:
+            _renderer(settings).warm_up()
+        except Exception:      # the process still starts: its tasks then fail the job
+            log.exception("the worker process could not warm its renderer")
+
+    return app
