@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import (
-    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, WithJsonSchema,
-    field_validator, model_validator)
+    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, ValidationInfo,
+    WithJsonSchema, field_validator, model_validator)
+from pydantic_core import PydanticCustomError
 
+from .dates import DateUnreadable, parse_date
 from .errors import ArticleInvalid
 
 # Languages written right to left; everything else is laid out left to right.
@@ -23,14 +25,17 @@ HttpUrl = Annotated[str, StringConstraints(
     strip_whitespace=True, max_length=2000, pattern=r"^https?://[^\s]+$")]
 
 
-_DAY_FIRST = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}:\d\d))?")
-
-# How the API description (service.openapi) gives a date: every form the model reads.
-_DATE_SCHEMA = {"description": "ISO 8601, or day first as Arabic sites write dates "
-               "(17/05/2015, 17-05-2015 21:30); never month first.",
+# How the API description (service.openapi) gives a date: every form the model reads
+# (service.dates); the written forms are too many for a pattern.
+_DATE_SCHEMA = {"description": "ISO 8601; RFC 2822 as feeds write it (Tue, 05 Jun 2018 "
+               "18:36:06 +0400); day first in digits (17/05/2015, 17-05-2015 21:30), never "
+               "month first; or written out in Arabic with any Arabic series of month "
+               "names («الأربعاء، 07 أكتوبر 2020 - 12:09 م», «24 نيسان / أبريل 2020 09:22 "
+               "مساءً», «3 جويلية 2019»). Without a zone in the text, the site's "
+               "(MATBAA_TIMEZONE). A bare year or a month without a day is refused.",
                "anyOf": [{"type": "string", "format": "date-time"},
                          {"type": "string", "format": "date"},
-                         {"type": "string", "pattern": f"^{_DAY_FIRST.pattern}$"}]}
+                         {"type": "string", "minLength": 6}]}
 Date = Annotated[datetime, WithJsonSchema(_DATE_SCHEMA)]
 
 
@@ -92,13 +97,17 @@ class Article(BaseModel):
 
     @field_validator("published_at", "updated_at", mode="before")
     @classmethod
-    def _day_first(cls, value):
-        # Arabic news sites write dates day first (17/05/2015, 17-05-2015 21:30), never
-        # month first: such a date is read that way; anything else must be ISO 8601.
-        if isinstance(value, str) and (match := _DAY_FIRST.fullmatch(value.strip())):
-            day, month, year, time = match.groups()
-            return f"{year}-{month:0>2}-{day:0>2}" + (f"T{time:0>5}" if time else "")
-        return value
+    def _date(cls, value, info: ValidationInfo):
+        # Every source's dates go through the one reader (service.dates), in the
+        # site's zone when the text names none.
+        if value is None:
+            return None
+        try:
+            return parse_date(value, (info.context or {}).get("timezone"))
+        except DateUnreadable:
+            raise PydanticCustomError(
+                "date_unreadable", "not a date that can be read without guessing: {text}",
+                {"text": str(value)[:200]}) from None
 
     @field_validator("paragraphs")
     @classmethod
@@ -147,19 +156,25 @@ def slug_of(text, keep=r".\-"):
     return re.sub(rf"[^\w{keep}]+", "-", bare)
 
 
-def parse_article(data, max_chars=None):
-    """Validate ``data`` (a dict from JSON) as an Article, or raise ArticleInvalid."""
+def parse_article(data, max_chars=None, timezone=None):
+    """Validate ``data`` (a dict from JSON) as an Article, or raise ArticleInvalid.
+
+    ``timezone`` (a tzinfo: Settings.zone) is the site's, for dates written without one.
+    """
     if not isinstance(data, dict):
         raise ArticleInvalid("(root)", "must be a JSON object",
                              "يجب أن يكون المقال كائن JSON")
     try:
-        article = Article.model_validate(data)
+        article = Article.model_validate(data, context={"timezone": timezone})
     except ValidationError as exc:
         first = exc.errors()[0]
         # The only whole-object rule is "a body is required": name the body field.
         where = ".".join(str(p) for p in first["loc"]) or "body_html"
         message = first["msg"].removeprefix("Value error, ")
-        raise ArticleInvalid(where, message, _arabic_reason(where, first["type"])) from None
+        arabic = _arabic_reason(where, first["type"])
+        if first["type"] == "date_unreadable":
+            arabic += f": «{first['ctx']['text']}»"
+        raise ArticleInvalid(where, message, arabic) from None
     if max_chars is not None:
         size = len(article.title) + len(article.body_html or "") + sum(
             len(p) for p in article.paragraphs or ())
@@ -178,9 +193,7 @@ _ARABIC_REASONS = {
     "string_too_short": "لا يجوز أن يكون فارغاً",
     "string_too_long": "أطول من المسموح",
     "string_pattern_mismatch": "صيغته غير صالحة",
-    "datetime_from_date_parsing": "ليس تاريخاً بصيغة ISO 8601 ولا يوماً/شهراً/سنة",
-    "datetime_parsing": "ليس تاريخاً بصيغة ISO 8601 ولا يوماً/شهراً/سنة",
-    "datetime_type": "ليس تاريخاً بصيغة ISO 8601 ولا يوماً/شهراً/سنة",
+    "date_unreadable": "تاريخ لا يُقرأ دون تخمين (يلزم يوم وشهر وسنة)",
     "model_type": "يجب أن يكون كائناً",
     "value_error": "قيمته غير صالحة",
 }

@@ -304,13 +304,15 @@ def import_(files, samples, url):
 
             try:
                 page = Path(path).read_text(encoding="utf-8", errors="replace")
-                articles.append(article_from_page(page, url, settings.max_article_chars))
+                articles.append(article_from_page(page, url, settings.max_article_chars,
+                                                  settings.zone))
             except MatbaaError as exc:
                 raise click.ClickException(f"{path}: {exc}") from None
             continue
         for where, data in _read_articles(path):
             try:
-                articles.append(parse_article(data, settings.max_article_chars))
+                articles.append(parse_article(data, settings.max_article_chars,
+                                              settings.zone))
             except MatbaaError as exc:
                 raise click.ClickException(f"{where}: {exc}") from None
     counts = Store(settings.store_url).upsert_many(articles)
@@ -384,7 +386,7 @@ def _load_article(source, settings):
 
     if source == "-" or source.endswith(".json"):
         text = sys.stdin.read() if source == "-" else Path(source).read_text("utf-8")
-        return parse_article(json.loads(text), settings.max_article_chars)
+        return parse_article(json.loads(text), settings.max_article_chars, settings.zone)
     article = Store(settings.store_url).get(source)
     if article is None:
         raise click.ClickException(f"no article with id '{source}'")

@@ -184,7 +184,7 @@ def put_article(article_id):
     if data.setdefault("id", article_id) != article_id:
         raise errors.ArticleInvalid("id", f"must be '{article_id}', the id in the address",
                                     f"يجب أن يطابق المعرّف «{article_id}» الوارد في العنوان")
-    article = parse_article(data, max_chars=_settings().max_article_chars)
+    article = parse_article(data, _settings().max_article_chars, _settings().zone)
     outcome = _store().upsert(article)
     _prerender(article)
     response = jsonify({"outcome": outcome, "article": article.to_json()})
@@ -302,7 +302,7 @@ def _json_body():
 @bp.post("/render")
 def render():
     data = _json_body()
-    article = parse_article(data, max_chars=_settings().max_article_chars)
+    article = parse_article(data, _settings().max_article_chars, _settings().zone)
     options = RenderOptions.from_query(request.args, _settings())
     result = _renderer().pdf(article, options)
     return _pdf_response(article.file_stem, result.pdf, result.missing_glyphs)
@@ -320,7 +320,7 @@ def import_page():
     url = request.args.get("url") or None
     page = request.get_data().decode(request.mimetype_params.get("charset", "utf-8"),
                                      errors="replace")
-    article = article_from_page(page, url, _settings().max_article_chars)
+    article = article_from_page(page, url, _settings().max_article_chars, _settings().zone)
     _store().upsert(article)
     response = jsonify(article.to_json())
     response.status_code = 201

@@ -27,6 +27,12 @@ class Settings:
         "", "SQLAlchemy URL of the article store; empty means an SQLite file in DATA_DIR.")
     site_name: str = _setting(
         "مطبعة", "Site name printed on articles that do not name their own site.")
+    timezone: str = _setting(
+        "", "The site's time zone (an IANA name: Africa/Cairo, Asia/Amman), for dates written "
+        "without one; empty keeps such dates as the wall-clock time they give.")
+    feed_hosts: str = _setting(
+        "", "Comma-separated hosts (and their subdomains) feeds may be fetched from "
+        "(matbaa import --feed URL); empty means none.")
     digits: str = _setting(
         "arab", "Digits for page numbers and dates: 'arab' (٣) or 'latn' (3).",
         choices=("arab", "latn"))
@@ -119,6 +125,17 @@ class Settings:
         return [host.strip() for host in self.image_hosts.split(",") if host.strip()]
 
     @property
+    def feed_host_list(self):
+        return [host.strip() for host in self.feed_hosts.split(",") if host.strip()]
+
+    @property
+    def zone(self):
+        """MATBAA_TIMEZONE as a tzinfo, or None."""
+        from .dates import zone
+
+        return zone(self.timezone.strip())
+
+    @property
     def wordpress_origin(self):
         """scheme://host[:port] of MATBAA_WORDPRESS_URL, or ''."""
         from urllib.parse import urlsplit
@@ -176,6 +193,11 @@ class Settings:
                 raise SettingsError(
                     "MATBAA_FRAME_ANCESTORS must be 'none', or 'self' and http(s) origins "
                     "separated by spaces")
+            if f.name == "timezone":
+                try:
+                    self.zone
+                except ValueError as exc:
+                    raise SettingsError(f"MATBAA_TIMEZONE: {exc}") from None
             if f.name == "render_rate":
                 import limits
 

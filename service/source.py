@@ -1,29 +1,44 @@
 """Source: articles from where newsrooms keep them.  Here: saved article pages.
 
 A page as a site serves it (menus, share buttons, comment forms) becomes an
-Article: trafilatura finds the main text and the metadata; dates come from
-the page's own structured data where it has them, in the site's time zone
-(a date in UTC can be the day before the one the site prints).
+Article: trafilatura finds the main text and the metadata.  Dates come from the
+page's own structured data, its meta fields or its byline, as the site wrote them
+(«الأربعاء، 07 أكتوبر 2020 - 12:09 م» too: service.dates), in the site's time zone
+(a date in UTC can be the day before the one the site prints).  The headline and
+the date line the page prints above the text are the print template's to set, so
+they are taken out of the body.
 """
 
 import hashlib
 import html as html_lib
 import json
 import re
-from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
 import lxml.html
 import trafilatura
 
 from .article import parse_article, slug_of
+from .dates import DateUnreadable, find_date, parse_date
 from .errors import ArticleInvalid
 
 _DATE_KEYS = ("datePublished", "dateCreated")
 _MODIFIED_KEYS = ("dateModified",)
+# Meta fields pages state their dates in, by property, name or itemprop.
+_PUBLISHED_META = ("article:published_time", "og:article:published_time", "datePublished",
+                   "pubdate", "publishdate", "publish-date", "publish_date", "date",
+                   "dc.date.issued", "dc.date", "DC.date.issued", "DC.date",
+                   "sailthru.date", "parsely-pub-date", "article.published")
+_MODIFIED_META = ("article:modified_time", "og:updated_time", "dateModified",
+                  "last-modified", "article.updated")
+# Where pages print their byline's date: <time>, or an element named for it.
+_BYLINE = ("//time | //*[contains(@class, 'date') or contains(@class, 'time') or "
+           "contains(@class, 'publish') or contains(@class, 'byline') or "
+           "contains(@class, 'posted') or contains(@class, 'meta') or "
+           "contains(@id, 'date') or contains(@id, 'publish') or contains(@id, 'byline')]")
 
 
-def article_from_page(page_html, url=None, max_chars=None):
+def article_from_page(page_html, url=None, max_chars=None, timezone=None):
     """Extract the article of a saved page; raises ArticleInvalid when there is none."""
     # No extensive date search: for a page that states no date it guessed one (the
     # CNN corpus page of 3 August 2013 came out «1 January 2013», from the year in its
@@ -42,19 +57,22 @@ def article_from_page(page_html, url=None, max_chars=None):
     tree = lxml.html.document_fromstring(page_html)
     structured = _structured_data(tree)
     site = _clean(meta.get("sitename"))
-    published = _first(structured, _DATE_KEYS) or _meta(tree, "article:published_time") \
-        or meta.get("date")
-    modified = _first(structured, _MODIFIED_KEYS) or _meta(tree, "article:modified_time")
+    published = _date(_first(structured, _DATE_KEYS), *_meta(tree, _PUBLISHED_META),
+                      timezone=timezone) or _byline_date(tree, timezone) \
+        or _date(meta.get("date"), timezone=timezone)
+    modified = _date(_first(structured, _MODIFIED_KEYS), *_meta(tree, _MODIFIED_META),
+                     timezone=timezone)
+    title = _title(meta.get("title"), site)
     categories = [c for c in _terms(meta.get("categories")) if c.lower() != "featured"]
     data = {
         "id": _article_id(url, page_html),
         "url": url if url and url.startswith(("http://", "https://")) else None,
-        "title": _title(meta.get("title"), site),
-        "body_html": _body(body),
+        "title": title,
+        "body_html": _body(body, title, timezone),
         "site": site,
         "author": _clean(meta.get("author")),
-        "published_at": _iso(published),
-        "updated_at": _iso(modified),
+        "published_at": published and published.isoformat(),
+        "updated_at": modified and modified.isoformat(),
         "categories": categories,
         "section": categories[0] if categories else None,
         "tags": _terms(meta.get("tags")),
@@ -63,7 +81,7 @@ def article_from_page(page_html, url=None, max_chars=None):
     if (meta.get("image") or "").startswith(("http://", "https://")):
         data["lead_image"] = {"src": meta["image"]}
     return parse_article({k: v for k, v in data.items() if v not in (None, "", [])},
-                         max_chars=max_chars)
+                         max_chars, timezone)
 
 
 def _clean(text):
@@ -92,10 +110,36 @@ def _title(title, site):
     return title
 
 
-def _body(body):
+def _body(body, title, timezone):
+    """The article's text, without the headline and date line the page printed with it
+    (the print template sets both; left in, the PDF printed the headline twice)."""
     root = lxml.html.fromstring(body)
     inner = root.find("body") if root.tag == "html" else root
-    return "".join(lxml.html.tostring(child, encoding="unicode") for child in inner)
+    children = list(inner)
+    if len(children) == 1 and children[0].tag == "div":
+        children = list(children[0])
+    kept = []
+    for index, child in enumerate(children):
+        text = _clean(child.text_content()) or ""
+        near_top = index < 3
+        if near_top and title and text == title:
+            continue
+        if (near_top or index >= len(children) - 2) and _is_date_line(text, timezone):
+            continue
+        kept.append(child)
+    return "".join(lxml.html.tostring(child, encoding="unicode") for child in kept or children)
+
+
+def _is_date_line(text, timezone):
+    """A short line that is a date with at most a byline's words around it
+    («تم نشره الجمعة 24 نيسان / أبريل 2020 09:22 مساءً», «كتب: فلان — 07/10/2020»)."""
+    if not text or len(text.split()) > 16:
+        return False
+    try:
+        parse_date(text, timezone)
+        return True
+    except DateUnreadable:
+        return find_date(text, timezone) is not None and len(text.split()) <= 10
 
 
 def _structured_data(tree):
@@ -125,19 +169,38 @@ def _first(objects, keys):
     return None
 
 
-def _meta(tree, prop):
-    values = tree.xpath(f'//meta[@property="{prop}" or @name="{prop}"]/@content')
-    return values[0] if values else None
+def _meta(tree, names):
+    """The page's meta values for ``names``, in that order."""
+    values = []
+    for name in names:
+        values += tree.xpath(f'//meta[@property="{name}" or @name="{name}" or '
+                             f'@itemprop="{name}"]/@content')
+        values += tree.xpath(f'//*[@itemprop="{name}"]/@datetime')
+    return values
 
 
-def _iso(value):
-    """An ISO 8601 date-time with the offset the page gave, or None."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).isoformat()
-    except ValueError:
-        return None
+def _date(*values, timezone=None):
+    """The first of ``values`` that reads as a date (service.dates), or None."""
+    for value in values:
+        if isinstance(value, str) and value.strip():
+            try:
+                return parse_date(value, timezone)
+            except DateUnreadable:
+                continue
+    return None
+
+
+def _byline_date(tree, timezone):
+    """The date a page prints in its byline: a <time>'s datetime or text, or the first
+    short element named for dates or bylines that holds one."""
+    for element in tree.xpath(_BYLINE):
+        if element.tag == "time" and (found := _date(element.get("datetime"),
+                                                     timezone=timezone)):
+            return found
+        text = _clean(element.text_content()) or ""
+        if text and len(text) <= 200 and (found := find_date(text, timezone)):
+            return found
+    return None
 
 
 def _article_id(url, page_html):

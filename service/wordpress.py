@@ -58,6 +58,7 @@ class WordPress:
         self.freshness = settings.wordpress_freshness
         self.timeout = settings.wordpress_timeout
         self.max_chars = settings.max_article_chars
+        self.zone = settings.zone
         # A post's JSON holds its HTML plus embeds: allow some room over the article limit.
         self.max_bytes = 4 * settings.max_article_chars + 256 * 1024
         self.http = urllib3.PoolManager(
@@ -189,7 +190,8 @@ class WordPress:
             self.store.save_source_state(stored.id, SOURCE)
             return Loaded(stored, "unchanged")
         try:
-            article = parse_article(article_data(post, self.site_name()), self.max_chars)
+            article = parse_article(article_data(post, self.site_name()), self.max_chars,
+                                    self.zone)
         except ArticleInvalid as exc:
             raise SourceUnavailable(
                 self._says(f"sent post {post['id']}, which cannot be printed: {exc.message_en}"),

@@ -4,10 +4,15 @@ import collections
 import html
 import json
 import re
+from pathlib import Path
+
+import lxml.html
+import pytest
 
 from service.cli import main
 from service.source import article_from_page
 from service.verify import article_text, words
+from tests.conftest import pdftotext
 
 CHROME = ("اضف تعليق", "أضف تعليق", "شارك", "Print Friendly", "تابعونا", "اقرأ أيضا",
           "Facebook", "Twitter", "WhatsApp")
@@ -112,3 +117,40 @@ def test_cli_imports_a_saved_page(runner, shared_dir, app):
     result = runner.invoke(main, ["import", str(path), "--url", truth["url"]])
     assert result.exit_code == 0, result.output
     assert "1 created" in result.output
+
+
+RESOURCES = Path(__file__).parent / "resources" / "pages"
+
+
+@pytest.mark.parametrize("page, published, headline", [
+    # The date in article:published_time, written out in Arabic (as Egyptian sites do),
+    # and again in a date line above the text.
+    ("egypt-meta-date", "2020-10-07T12:09:00", "افتتاح مكتبة عامة جديدة في حي شبرا"),
+    # No date in any meta field: only a byline «تم نشره …» with two months joined.
+    ("jordan-byline-date", "2020-04-24T21:22:00", "موسم قطاف الزيتون يبدأ مبكراً في عجلون"),
+])
+def test_arabic_dates_and_a_body_without_the_pages_headline(page, published, headline,
+                                                           client, store, tmp_path):
+    html_bytes = (RESOURCES / f"{page}.html").read_bytes()
+    response = client.post(f"/articles/import?url=https://news.example/{page}",
+                           data=html_bytes, content_type="text/html; charset=utf-8")
+    assert response.status_code == 201, response.get_data(as_text=True)[:300]
+    article = response.get_json()
+    assert article["published_at"] == published
+    assert article["title"] == headline
+    assert headline not in article["body_html"]
+    assert "2020" not in lxml.html.fromstring(article["body_html"]).text_content()
+    # What the reader gets: the headline printed once, the date once (the template's).
+    pdf = client.get(response.headers["Location"])
+    assert pdf.status_code == 200
+    printed, wanted = words(pdftotext(pdf.data, tmp_path)), words(headline)
+    assert sum(printed[i:i + len(wanted)] == wanted for i in range(len(printed))) == 1
+    assert printed.count("٢٠٢٠") == 1, printed      # the date the template prints
+
+
+def test_a_sites_zone_for_a_pages_date(shared_dir):
+    from service.dates import zone
+
+    page = (RESOURCES / "jordan-byline-date.html").read_text(encoding="utf-8")
+    article = article_from_page(page, "https://news.example/a", timezone=zone("Asia/Amman"))
+    assert article.published_at.isoformat() == "2020-04-24T21:22:00+03:00"
