@@ -14,6 +14,9 @@ _OPTIONS = [
     {"name": "images", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}},
     {"name": "archival", "in": "query", "schema": {"type": "string", "enum": ["0", "1"]}},
 ]
+# A yes/no option in JSON: a boolean, as JSON says it, or the query string's 0/1.
+_YES_NO = {"description": "true or false (or 1/0, \"1\"/\"0\", as in the query string)",
+           "anyOf": [{"type": "boolean"}, {"enum": ["0", "1", 0, 1]}]}
 _SOURCE_ERRORS = {str(code): _ERROR for code in (403, 404, 422, 429, 502, 503, 504)}
 _ID = {"name": "article_id", "in": "path", "required": True,
        "schema": {"type": "string", "pattern": r"^[\w.\-]+$"}}
@@ -139,8 +142,8 @@ def spec():
                             "paper": {"enum": ["a4", "a5", "letter"]},
                             "digits": {"enum": ["arab", "latn"]},
                             "size": {"enum": ["s", "m", "l"]},
-                            "images": {"enum": ["0", "1"]},
-                            "archival": {"enum": ["0", "1"]}}}}}}}},
+                            "images": _YES_NO,
+                            "archival": _YES_NO}}}}}}},
                 "responses": {"202": _JSON, **errors}}},
             "/editions/{job_id}": {"get": {
                 "summary": "An edition job: status (queued, running, done, failed), "

@@ -91,8 +91,20 @@ def _options(options, settings):
         return {}
     if not isinstance(options, dict):
         raise ArticleInvalid("options", "must be an object", "الحقل «options» يجب أن يكون كائناً")
-    parsed = RenderOptions.from_query({k: str(v) for k, v in options.items()}, settings)
+    parsed = RenderOptions.from_query({k: _query_value(v) for k, v in options.items()},
+                                      settings)
     return {f.name: getattr(parsed, f.name) for f in fields(parsed) if f.name in options}
+
+
+def _query_value(value):
+    """A JSON option as the query string writes it: true/false and 1/0 as "1"/"0"
+    (so that `"archival": true` reads as JSON reads), texts as they are; anything
+    else is left to be refused with the values allowed."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int) and value in (0, 1):
+        return str(value)
+    return value if isinstance(value, str) else repr(value)
 
 
 def select_articles(store, spec):

@@ -94,26 +94,61 @@ def wait_for(client, location, timeout=180):
 
 
 def test_edition_job_over_http(client, loaded_store, tmp_path):
-    if True:
-        response = client.post("/editions", json={
-            "title": "مختارات الأسبوع", "articles": SAMPLE_IDS + ["not-stored"]})
-        assert response.status_code == 202, response.data[:300]
-        location = response.headers["Location"]
-        assert response.get_json()["status"] in ("queued", "running", "done")
-        assert_error(client.get(f"{location}.pdf"), 409, "edition_not_ready")
-        status = wait_for(client, location)
-        assert status["status"] == "done", status
-        assert status["done"] == status["total"] == 3
-        assert status["errors"] == [{"id": "not-stored", "code": "article_not_found"}]
-        with client.get(status["pdf"]) as pdf_response:
-            assert pdf_response.status_code == 200
-            pdf = pdf_response.data
-        assert len(PdfReader(io.BytesIO(pdf)).pages) == status["pages"]
-        assert pdf_response.headers["ETag"].strip('"') == status["sha256"]
-        articles = select_articles(loaded_store, EditionSpec(title="x", ids=tuple(SAMPLE_IDS)))
-        check_edition(pdf, articles, tmp_path)
-        cover = page_texts(pdf, tmp_path)[0]
-        assert "مختارات الأسبوع" in cover and "عدد المقالات: ٣" in cover
+    response = client.post("/editions", json={
+        "title": "مختارات الأسبوع", "articles": SAMPLE_IDS + ["not-stored"]})
+    assert response.status_code == 202, response.data[:300]
+    location = response.headers["Location"]
+    assert response.get_json()["status"] in ("queued", "running", "done")
+    assert_error(client.get(f"{location}.pdf"), 409, "edition_not_ready")
+    status = wait_for(client, location)
+    assert status["status"] == "done", status
+    assert status["done"] == status["total"] == 3
+    assert status["errors"] == [{"id": "not-stored", "code": "article_not_found"}]
+    with client.get(status["pdf"]) as pdf_response:
+        assert pdf_response.status_code == 200
+        pdf = pdf_response.data
+    assert len(PdfReader(io.BytesIO(pdf)).pages) == status["pages"]
+    assert pdf_response.headers["ETag"].strip('"') == status["sha256"]
+    articles = select_articles(loaded_store, EditionSpec(title="x", ids=tuple(SAMPLE_IDS)))
+    check_edition(pdf, articles, tmp_path)
+    cover = page_texts(pdf, tmp_path)[0]
+    assert "مختارات الأسبوع" in cover and "عدد المقالات: ٣" in cover
+
+
+def test_edition_options_in_json_take_json_booleans(client, loaded_store):
+    """`"archival": true` reads as JSON reads (it was 422 "must be one of: 0, 1")."""
+    response = client.post("/editions", json={
+        "title": "أرشيف", "articles": SAMPLE_IDS[:1],
+        "options": {"archival": True, "images": False, "paper": "a5"}})
+    assert response.status_code == 202, response.data[:300]
+    status = wait_for(client, response.headers["Location"])
+    assert status["status"] == "done", status
+    with client.get(status["pdf"]) as answer:
+        pdf = pikepdf.open(io.BytesIO(answer.data))
+    with pdf.open_metadata() as meta:
+        assert meta.get("pdfaid:part") == "3"
+    width, height = (float(v) for v in pdf.pages[0].mediabox[2:])
+    assert (round(width / 72 * 25.4), round(height / 72 * 25.4)) == (148, 210)
+
+
+@pytest.mark.parametrize("value, parsed", [(True, "1"), (False, "0"), (1, "1"), (0, "0"),
+                                           ("1", "1"), ("0", "0")])
+def test_yes_no_options_as_json_or_as_the_query_writes_them(value, parsed, settings):
+    spec = EditionSpec.from_json({"title": "t", "articles": ["a"],
+                                  "options": {"archival": value}}, settings)
+    assert spec.options == {"archival": parsed}
+
+
+@pytest.mark.parametrize("options, field", [({"archival": 2}, "archival"),
+                                            ({"archival": "yes"}, "archival"),
+                                            ({"images": None}, "images"),
+                                            ({"paper": True}, "paper")])
+def test_other_json_option_values_are_refused(client, store, options, field):
+    error = assert_error(client.post("/editions", json={"title": "t", "articles": ["a"],
+                                                        "options": options}),
+                         422, "invalid_option")
+    assert error["field"] == field
+    assert Jobs(store).unfinished() == []
 
 
 @pytest.mark.parametrize("body,field", [
