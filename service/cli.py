@@ -278,27 +278,51 @@ def worker(concurrency):
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--samples", is_flag=True, help="Import the sample articles shipped with Matbaa.")
 @click.option("--url", help="Address of the page, for an .html file (its id and link).")
-def import_(files, samples, url):
-    """Upsert articles from JSON (one article), JSONL (one per line) or saved pages (.html).
+@click.option("--feed", "feed_urls", multiple=True, metavar="URL",
+              help="An RSS or Atom feed to fetch (its host in MATBAA_FEED_HOSTS).")
+def import_(files, samples, url, feed_urls):
+    """Upsert articles from JSON (one article), JSONL (one per line), saved pages (.html)
+    or RSS/Atom feeds (.xml, .rss, .atom, or --feed URL).
 
     From a saved article page the main text and metadata are extracted and the
-    site's chrome left behind.  Every file is validated first; nothing is
-    stored unless all articles are valid.
+    site's chrome left behind.  Every JSON, JSONL and page file is validated first;
+    nothing is stored unless all of them are valid.  A feed's items are each an
+    article: the valid ones are stored, the others listed with their reasons (and
+    the command then exits with status 1).
 
     \b
     Examples:
       matbaa import article.json more.jsonl
       matbaa import saved-page.html --url https://example.com/news/123
+      matbaa import news.rss
+      matbaa import --feed https://news.example/feed/
       matbaa import --samples
     """
+    from .feeds import articles_from_feed, fetch_feed, import_feed, looks_like_feed
     from .store import Store
 
     settings = _settings()
     paths = list(files) + (sorted(str(p) for p in SAMPLES.glob("*.json")) if samples else [])
-    if not paths:
-        raise click.UsageError("name at least one file, or --samples")
-    articles = []
+    if not paths and not feed_urls:
+        raise click.UsageError("name at least one file, or --feed URL, or --samples")
+    articles, feeds = [], []
+    for feed_url in feed_urls:
+        try:
+            feeds.append((feed_url, articles_from_feed(fetch_feed(feed_url, settings),
+                                                       settings.max_article_chars,
+                                                       settings.zone)))
+        except MatbaaError as exc:
+            raise click.ClickException(f"{feed_url}: {exc}") from None
     for path in paths:
+        if path != "-" and (path.endswith((".xml", ".rss", ".atom"))
+                            or _starts_like_feed(path, looks_like_feed)):
+            try:
+                feeds.append((path, articles_from_feed(Path(path).read_bytes(),
+                                                       settings.max_article_chars,
+                                                       settings.zone)))
+            except MatbaaError as exc:
+                raise click.ClickException(f"{path}: {exc}") from None
+            continue
         if path.endswith((".html", ".htm")):
             from .source import article_from_page
 
@@ -315,8 +339,27 @@ def import_(files, samples, url):
                                               settings.zone))
             except MatbaaError as exc:
                 raise click.ClickException(f"{where}: {exc}") from None
-    counts = Store(settings.store_url).upsert_many(articles)
-    click.echo(", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
+    store = Store(settings.store_url)
+    if articles or not feeds:
+        counts = store.upsert_many(articles)
+        click.echo(", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
+    failed = 0
+    for where, items in feeds:
+        report = import_feed(store, items)
+        click.echo(f"{where}: " + ", ".join(f"{report[outcome]} {outcome}" for outcome in
+                                            ("created", "updated", "unchanged"))
+                   + (f", {report['failed_count']} failed" if report["failed"] else ""))
+        for item in report["failed"]:
+            click.echo(f"  item {item['item']} ({item['guid'] or 'no guid'}): "
+                       f"{item['error']['message_en']}", err=True)
+        failed += report["failed_count"]
+    if failed:
+        sys.exit(1)
+
+
+def _starts_like_feed(path, looks_like_feed):
+    with open(path, "rb") as file:
+        return looks_like_feed(file.read(2048))
 
 
 def _read_articles(path):

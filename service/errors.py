@@ -77,11 +77,11 @@ class ArticleInvalid(MatbaaError):
 
     status, code = 422, "invalid_article"
 
-    def __init__(self, field, reason, message_ar=None):
+    def __init__(self, field, reason, message_ar=None, **details):
         super().__init__(
             f"field '{field}': {reason}",
             message_ar or f"الحقل «{field}» غير صالح: {reason}",
-            field=field)
+            field=field, **details)
 
 
 class OptionInvalid(MatbaaError):
@@ -137,6 +137,14 @@ class RenderFailed(MatbaaError):
     status, code = 503, "render_failed"
     message_ar = "توقف عامل الإنشاء أثناء العمل؛ أعد المحاولة"
     message_en = "the render worker stopped during this render; try again"
+
+
+class ImporterUnavailable(MatbaaError):
+    """A library the page or feed importer needs is not installed (see /health)."""
+
+    status, code = 503, "importer_unavailable"
+    message_ar = "أداة استيراد الصفحات والموجزات غير متاحة على هذا الخادم"
+    message_en = "the page and feed importer cannot be loaded on this server; see /health"
 
 
 class TooManyPages(MatbaaError):

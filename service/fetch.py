@@ -11,7 +11,8 @@ resolved here, every address is checked (no loopback, private, link-local
 such as 169.254.169.254, unique-local or reserved ranges, IPv4 or IPv6), and
 the connection goes to the checked address itself, so a DNS answer cannot
 change between check and use.  Redirects are followed by hand, each one
-checked the same way; size and time are limited.
+checked the same way; size and time are limited.  Feeds (``matbaa import --feed``)
+are fetched the same way, from the hosts in MATBAA_FEED_HOSTS (``get_public``).
 """
 
 import functools
@@ -43,6 +44,9 @@ class FetchRefused(ValueError):
 class ImagePolicy:
     """Which remote images may be fetched, and within which limits."""
 
+    # What is fetched, what it must be, and the setting that raises its size limit.
+    what, accept, limit_setting = "image", "image/*", "MATBAA_MAX_IMAGE_BYTES"
+
     def __init__(self, hosts=(), max_bytes=5 * 1024 * 1024, timeout=5, allow_loopback=False,
                  trusted_origins=()):
         self.hosts = {h.strip().lower().rstrip(".") for h in hosts if h.strip()}
@@ -73,6 +77,9 @@ class ImagePolicy:
                    for scheme in ("https", "http") for prefix in ("", "*.")]
         return sources + sorted(self.trusted_origins)
 
+    def allows_type(self, content_type):
+        return content_type.startswith("image/")
+
     def allows_src(self, src):
         """For the sanitizer: may an ``<img src>`` stay in the article?"""
         return src.startswith("data:image/") or self.allows_url(src)
@@ -84,6 +91,79 @@ class ImagePolicy:
         mapped = getattr(ip, "ipv4_mapped", None)
         if not ip.is_global or (mapped is not None and not mapped.is_global):
             raise FetchRefused(f"address {address} is not public")
+
+
+class FeedPolicy(ImagePolicy):
+    """Which feeds may be fetched: MATBAA_FEED_HOSTS, and the WordPress site's origin."""
+
+    what, limit_setting = "feed", "MATBAA_MAX_BODY_BYTES"
+    accept = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"
+
+    def allows_type(self, content_type):
+        return True          # feeds are served under many types; feedparser decides
+
+
+def get_public(url, policy):
+    """GET ``url`` from a host ``policy`` allows, at a public address (or the trusted
+    WordPress origin), following checked redirects: (body, content type), or FetchRefused."""
+    what = policy.what
+    if not policy.allows_url(url):
+        raise FetchRefused(f"{what} host not allowed: {url[:200]!r}")
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        status, headers, body = _get(current, policy)
+        if status in (301, 302, 303, 307, 308) and headers.get("location"):
+            current = urljoin(current, headers["location"])
+            if not policy.allows_url(current):
+                raise FetchRefused(f"redirect to a host not allowed: {current[:200]!r}")
+            continue
+        if status != 200:
+            raise FetchRefused(f"{what} answered {status}: {url[:200]!r}")
+        content_type = headers.get("content-type", "").split(";")[0].strip()
+        if not policy.allows_type(content_type):
+            raise FetchRefused(f"not an {what} ({content_type!r}): {url[:200]!r}")
+        return body, content_type
+    raise FetchRefused(f"too many redirects: {url[:200]!r}")
+
+
+def _get(url, policy):
+    parts = urlsplit(url)
+    host, https = parts.hostname, parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    address = _address(host, port, policy, public=not policy.trusts(url))
+    connection = _PinnedConnection(host, port, address, https, policy.timeout)
+    limit, what = policy.max_bytes, policy.what
+    too_big = f"{what} over {limit} bytes; raise {policy.limit_setting}: {url[:200]!r}"
+    try:
+        path = parts.path or "/"
+        connection.request("GET", path + (f"?{parts.query}" if parts.query else ""),
+                           headers={"Host": parts.netloc, "User-Agent": "Matbaa",
+                                    "Accept": policy.accept})
+        response = connection.getresponse()
+        declared = response.getheader("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise FetchRefused(too_big)
+        body = response.read(limit + 1)
+        if len(body) > limit:
+            raise FetchRefused(too_big)
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        return response.status, headers, body
+    except (OSError, http.client.HTTPException) as exc:
+        raise FetchRefused(f"{what} fetch failed ({exc.__class__.__name__}): {url[:200]!r}")
+    finally:
+        connection.close()
+
+
+def _address(host, port, policy, public=True):
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise FetchRefused(f"cannot resolve {host!r}: {exc}") from None
+    addresses = [info[4][0] for info in infos]
+    for address in addresses if public else ():
+        # Every address the name resolves to must be public, not just one.
+        policy.check_address(address)
+    return addresses[0]
 
 
 @functools.cache
@@ -157,64 +237,12 @@ def _fetcher_class():
             if cached is not None:
                 body, content_type = cached
                 return URLFetcherResponse(url, body, {"Content-Type": content_type})
-            current = url
-            for _ in range(MAX_REDIRECTS + 1):
-                status, headers, body = self._get(current)
-                if status in (301, 302, 303, 307, 308) and headers.get("location"):
-                    current = urljoin(current, headers["location"])
-                    if not self.images.allows_url(current):
-                        raise FetchRefused(f"redirect to a host not allowed: {current[:200]!r}")
-                    continue
-                if status != 200:
-                    raise FetchRefused(f"image answered {status}: {url[:200]!r}")
-                content_type = headers.get("content-type", "").split(";")[0].strip()
-                if not content_type.startswith("image/"):
-                    raise FetchRefused(f"not an image ({content_type!r}): {url[:200]!r}")
-                with self._lock:
-                    self._remote_cache[url] = (body, content_type)
-                    if len(self._remote_cache) > 256:
-                        self._remote_cache.popitem(last=False)
-                return URLFetcherResponse(url, body, {"Content-Type": content_type})
-            raise FetchRefused(f"too many redirects: {url[:200]!r}")
-
-        def _get(self, url):
-            parts = urlsplit(url)
-            host, https = parts.hostname, parts.scheme == "https"
-            port = parts.port or (443 if https else 80)
-            address = self._address(host, port, public=not self.images.trusts(url))
-            connection = _PinnedConnection(host, port, address, https, self.images.timeout)
-            try:
-                path = parts.path or "/"
-                connection.request("GET", path + (f"?{parts.query}" if parts.query else ""),
-                                   headers={"Host": parts.netloc, "User-Agent": "Matbaa",
-                                            "Accept": "image/*"})
-                response = connection.getresponse()
-                limit = self.images.max_bytes
-                declared = response.getheader("Content-Length")
-                if declared and declared.isdigit() and int(declared) > limit:
-                    raise FetchRefused(
-                        f"image over {limit} bytes; raise MATBAA_MAX_IMAGE_BYTES: {url[:200]!r}")
-                body = response.read(limit + 1)
-                if len(body) > limit:
-                    raise FetchRefused(
-                        f"image over {limit} bytes; raise MATBAA_MAX_IMAGE_BYTES: {url[:200]!r}")
-                headers = {k.lower(): v for k, v in response.getheaders()}
-                return response.status, headers, body
-            except (OSError, http.client.HTTPException) as exc:
-                raise FetchRefused(f"image fetch failed ({exc.__class__.__name__}): {url[:200]!r}")
-            finally:
-                connection.close()
-
-        def _address(self, host, port, public=True):
-            try:
-                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            except OSError as exc:
-                raise FetchRefused(f"cannot resolve {host!r}: {exc}") from None
-            addresses = [info[4][0] for info in infos]
-            for address in addresses if public else ():
-                # Every address the name resolves to must be public, not just one.
-                self.images.check_address(address)
-            return addresses[0]
+            body, content_type = get_public(url, self.images)
+            with self._lock:
+                self._remote_cache[url] = (body, content_type)
+                if len(self._remote_cache) > 256:
+                    self._remote_cache.popitem(last=False)
+            return URLFetcherResponse(url, body, {"Content-Type": content_type})
 
     return Fetcher
 

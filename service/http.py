@@ -1,6 +1,7 @@
 """HTTP: the routes, thin wrappers around store and render."""
 
 import hmac
+import importlib
 import ipaddress
 import math
 import re
@@ -310,13 +311,29 @@ def render():
 
 @bp.post("/articles/import")
 def import_page():
-    """A saved article page (text/html body) becomes a stored article: 201 and its JSON."""
+    """A saved article page (text/html body) becomes a stored article: 201 and its JSON.
+    A feed (application/rss+xml, application/atom+xml) becomes one article per item:
+    200 with each item's outcome, and the items that could not be imported with why."""
+    require_writer()
+    if _importers()["ok"] is not True:
+        raise errors.ImporterUnavailable()
+    from .feeds import FEED_TYPES, articles_from_feed, import_feed, looks_like_feed
     from .source import article_from_page
 
-    require_writer()
+    if request.mimetype in FEED_TYPES or (request.mimetype in ("application/xml", "text/xml")
+                                          and looks_like_feed(request.get_data())):
+        settings = _settings()
+        items = articles_from_feed(request.get_data(), settings.max_article_chars,
+                                   settings.zone)
+        if not items.articles and items.failed:
+            raise errors.ArticleInvalid(
+                "items", f"no item of the feed is an article ({len(items.failed)} failed)",
+                "لا يصلح أي عنصر من الموجز مقالاً", failed=items.failed)
+        return jsonify(import_feed(_store(), items))
     if request.mimetype != "text/html":
-        raise errors.UnsupportedMediaType("send the page as text/html",
-                                          "أرسل الصفحة بصيغة text/html")
+        raise errors.UnsupportedMediaType(
+            "send the page as text/html, or a feed as application/rss+xml or "
+            "application/atom+xml", "أرسل الصفحة بصيغة text/html أو الموجز بصيغة RSS أو Atom")
     url = request.args.get("url") or None
     page = request.get_data().decode(request.mimetype_params.get("charset", "utf-8"),
                                      errors="replace")
@@ -454,6 +471,7 @@ def health():
     templates_ok = (renderer.templates.folder / "article.html").is_file()
     checks["templates"] = {"ok": templates_ok, "digest": renderer.templates.digest}
     checks["cache"] = {"ok": _cache().folder.is_dir(), **_cache().stats()}
+    checks["importers"] = _importers()
     # The text layer and joining are the product; a speed-only mend is only reported.
     broken = [m["name"] for m in renderer.mends if m["needed_for"] == "correctness"
               and not m["active"]]
@@ -467,6 +485,19 @@ def health():
                                       "running": pool.running, "waiting": pool.waiting}
     ok = all(check["ok"] for check in checks.values())
     return jsonify({"ok": ok, "checks": checks}), 200 if ok else 503
+
+
+def _importers():
+    """Can pages and feeds be imported?  Their libraries load on first use (trafilatura,
+    jusText and its lxml_html_clean, feedparser): one missing made every import a 500
+    while /health said ok."""
+    broken = {}
+    for module in ("service.source", "service.feeds"):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            broken[module] = f"{exc.__class__.__name__}: {exc}"
+    return {"ok": not broken, **({"errors": broken} if broken else {})}
 
 
 @bp.get("/version")

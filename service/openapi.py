@@ -61,13 +61,23 @@ def spec():
                                 "schema": {"type": "integer", "maximum": 100}}],
                 "responses": {"200": _JSON, "422": _ERROR}}},
             "/articles/import": {"post": {
-                "summary": "Import a saved article page (text/html); stores and returns it",
+                "summary": "Import a saved article page (text/html): stores and returns it; "
+                           "or an RSS or Atom feed: one article per item, each item's outcome",
                 "security": [{"bearer": []}],
                 "parameters": [{"name": "url", "in": "query", "schema": {"type": "string"}}],
-                "requestBody": {"required": True, "content": {"text/html": {
-                    "schema": {"type": "string"}}}},
-                "responses": {"201": {"description": "the stored article", "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/Article"}}}},
+                "requestBody": {"required": True, "content": {
+                    "text/html": {"schema": {"type": "string"}},
+                    "application/rss+xml": {"schema": {"type": "string"}},
+                    "application/atom+xml": {"schema": {"type": "string"}}}},
+                "responses": {
+                    "201": {"description": "the stored article (a page)", "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/Article"}}}},
+                    "200": {"description": "a feed's items: created, updated, unchanged, "
+                                           "failed_count, items [{id, outcome}], failed "
+                                           "[{item, guid, error}]", "content": {
+                        "application/json": {"schema": {"type": "object", "required": [
+                            "items", "failed"]}}}},
                     **errors}}},
             "/articles/{article_id}.pdf": {"get": {
                 "summary": "An article as PDF (numeric ids are WordPress posts when "

@@ -33,6 +33,7 @@ class Settings:
     feed_hosts: str = _setting(
         "", "Comma-separated hosts (and their subdomains) feeds may be fetched from "
         "(matbaa import --feed URL); empty means none.")
+    feed_timeout: int = _setting(10, "Seconds allowed for fetching one feed.")
     digits: str = _setting(
         "arab", "Digits for page numbers and dates: 'arab' (٣) or 'latn' (3).",
         choices=("arab", "latn"))

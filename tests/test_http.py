@@ -148,10 +148,29 @@ def test_list_articles_paginated(client, loaded_store):
 def test_health_and_version(client):
     health = client.get("/health").get_json()
     assert health["ok"] and set(health["checks"]) == {"store", "fonts", "templates", "cache",
-                                                      "engine"}
+                                                      "engine", "importers"}
     version = client.get("/version").get_json()
     assert version["matbaa"] and version["weasyprint"] == "70.0"
     assert version["mends"] and all(m["active"] for m in version["mends"])
+
+
+def test_health_is_not_ok_when_the_importer_cannot_load(client, monkeypatch):
+    """jusText needs lxml_html_clean; where pip left it out, every import was a 500
+    while /health said ok."""
+    import sys
+
+    loaded = ("service.source", "service.feeds", "trafilatura", "justext", "lxml_html_clean",
+              "lxml.html.clean")
+    for name in [n for n in sys.modules if n.startswith(loaded)]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "lxml_html_clean", None)   # as if not installed
+    health = client.get("/health")
+    assert health.status_code == 503
+    importers = health.get_json()["checks"]["importers"]
+    assert importers["ok"] is False and "lxml_html_clean" in str(importers["errors"])
+    assert health.get_json()["checks"]["store"]["ok"]            # the rest still serves
+    assert_error(client.post("/articles/import", data=b"<html></html>",
+                             content_type="text/html"), 503, "importer_unavailable")
 
 
 def test_home_lists_articles(client, loaded_store):
