@@ -470,7 +470,8 @@ def health():
                        "digest": renderer.fonts.digest}
     templates_ok = (renderer.templates.folder / "article.html").is_file()
     checks["templates"] = {"ok": templates_ok, "digest": renderer.templates.digest}
-    checks["cache"] = {"ok": _cache().folder.is_dir(), **_cache().stats()}
+    writable, why = _cache().writable()
+    checks["cache"] = {"ok": writable, **({"error": why} if why else {}), **_cache().stats()}
     checks["importers"] = _importers()
     # The text layer and joining are the product; a speed-only mend is only reported.
     broken = [m["name"] for m in renderer.mends if m["needed_for"] == "correctness"

@@ -45,6 +45,10 @@ class Metrics:
         self.prerenders_skipped = Counter(
             "matbaa_prerenders_skipped", "Pre-renders left to the first reader: queue full",
             registry=r)
+        self.cache_faults = Counter(
+            "matbaa_cache_faults", "PDF cache faults: write_failed (the PDF was served "
+            "without being kept), corrupt (an entry that did not match its SHA-256)",
+            ["kind"], registry=r)
         self.queue_waiting = Gauge("matbaa_render_queue_waiting",
                                    "Renders waiting for a free render process", registry=r)
         self.queue_running = Gauge("matbaa_render_queue_running",
@@ -95,6 +99,9 @@ def init_app(app):
     if pool is not None:
         recorder.watch_pool(pool)
     app.extensions["matbaa.renderer"].on_render = recorder.render_done
+    if "matbaa.cache" in app.extensions:
+        app.extensions["matbaa.cache"].on_fault = \
+            lambda kind: recorder.cache_faults.labels(kind).inc()
 
     @app.get("/metrics")
     def prometheus_metrics():

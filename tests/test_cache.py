@@ -1,5 +1,8 @@
+import hashlib
 import os
 import time
+
+import pytest
 
 from service.cache import PdfCache
 
@@ -12,8 +15,31 @@ def test_put_get_roundtrip(tmp_path):
     cache = PdfCache(tmp_path, max_bytes=10_000)
     assert cache.get("ab" * 16) is None
     cache.put("ab" * 16, b"%PDF-1.7 x", {"missing_glyphs": ["ሰ"]})
-    assert cache.get("ab" * 16) == (b"%PDF-1.7 x", {"missing_glyphs": ["ሰ"]})
+    pdf, facts = cache.get("ab" * 16)
+    assert (pdf, facts["missing_glyphs"]) == (b"%PDF-1.7 x", ["ሰ"])
+    assert (facts["size"], facts["sha256"]) == (10, hashlib.sha256(pdf).hexdigest())
     assert not list(tmp_path.glob("*/.*"))       # no temporary file left
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "facts of another"])
+def test_an_entry_that_does_not_match_its_sha256_is_deleted_never_served(tmp_path, damage):
+    cache = PdfCache(tmp_path, max_bytes=100_000)
+    faults = []
+    cache.on_fault = faults.append
+    key = "cd" * 16
+    cache.put(key, b"%PDF-1.7 " + b"x" * 1000 + b" %%EOF", {"file_stem": "a"})
+    path = tmp_path / key[:2] / f"{key}.pdf"
+    if damage == "truncated":                      # a crash or a full disk, mid-write
+        os.truncate(path, 500)
+    elif damage == "flipped":
+        data = bytearray(path.read_bytes())
+        data[600] ^= 1
+        path.write_bytes(bytes(data))
+    else:
+        path.write_bytes(b"%PDF-1.7 another " + b"y" * 993 + b" %%EOF")
+    assert cache.get(key) is None
+    assert not path.exists() and not path.with_suffix(".json").exists()
+    assert faults == ["corrupt"]
 
 
 def test_least_recently_used_files_are_evicted(tmp_path):

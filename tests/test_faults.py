@@ -1,4 +1,5 @@
-"""Faults: a worker killed mid-render, a locked database.  Real gunicorn, real SQLite."""
+"""Faults: a worker killed mid-render, a locked database, a stampede of readers, a full
+disk.  Real gunicorn, real SQLite, a real tmpfs."""
 
 import json
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import sample
+from .conftest import sample, unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,24 +27,38 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path):
+MATBAA = str(Path(sys.executable).with_name("matbaa"))
+
+
+def start_server(data_dir, workers=1, **env):
+    """`matbaa serve` on a free port over ``data_dir`` (samples imported): (base, process)."""
     port = free_port()
-    env = {**os.environ, "MATBAA_DATA_DIR": str(tmp_path), "MATBAA_LOG_LEVEL": "WARNING"}
-    matbaa = str(Path(sys.executable).with_name("matbaa"))
-    subprocess.run([matbaa, "import", "--samples"], env=env, check=True, capture_output=True)
-    process = subprocess.Popen([matbaa, "serve", "--port", str(port), "--workers", "1"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "MATBAA_DATA_DIR": str(data_dir), "MATBAA_LOG_LEVEL": "WARNING", **env}
+    subprocess.run([MATBAA, "import", "--samples"], env=env, check=True, capture_output=True)
+    process = subprocess.Popen([MATBAA, "serve", "--port", str(port), "--workers", str(workers)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
             urllib.request.urlopen(f"{base}/health", timeout=1).read()
             break
+        except urllib.error.HTTPError:
+            break                    # answering (a 503 health is for the test to read)
         except OSError:
             time.sleep(0.05)
-    yield base, process, tmp_path
+    return base, process
+
+
+def stop_server(process):
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture
+def server(tmp_path):
+    base, process = start_server(tmp_path)
+    yield base, process, tmp_path
+    stop_server(process)
 
 
 def post(base, article, timeout=60):
@@ -186,3 +201,113 @@ def test_kept_answers_under_gunicorn_follow_an_import_from_the_command_line(serv
         time.sleep(0.01)
     assert third.headers["X-Matbaa-Cache"] == "miss" and new != old
     assert third.headers["ETag"] != second.headers["ETag"]
+
+
+def renders_ok(base):
+    metrics = urllib.request.urlopen(f"{base}/metrics").read().decode()
+    found = [line for line in metrics.splitlines()
+             if line.startswith('matbaa_renders_total{outcome="ok"}')]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
+def stampede(urls, readers):
+    """``readers`` readers at once, spread over ``urls``: [(status, body)]."""
+    start = threading.Barrier(readers)
+    answers = [None] * readers
+
+    def read(n):
+        start.wait()
+        try:
+            with urllib.request.urlopen(urls[n % len(urls)], timeout=60) as response:
+                answers[n] = (response.status, response.read())
+        except urllib.error.HTTPError as exc:
+            answers[n] = (exc.code, exc.read())
+
+    threads = [threading.Thread(target=read, args=(n,)) for n in range(readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    return answers
+
+
+# A variant no one has asked for yet (nothing pre-renders it): a shared link in
+# breaking news.
+FRESH = "/articles/arabic-printing-history.pdf?paper=a5&size=l"
+
+
+def test_forty_readers_of_one_new_pdf_share_one_render(tmp_path):
+    base, process = start_server(tmp_path, workers=2)
+    try:
+        before = renders_ok(base)
+        answers = stampede([base + FRESH], 40)
+        assert [status for status, _ in answers] == [200] * 40, \
+            [(s, b[:200]) for s, b in answers if s != 200][:3]
+        assert len({body for _, body in answers}) == 1 and answers[0][1].startswith(b"%PDF")
+        assert renders_ok(base) == before + 1
+    finally:
+        stop_server(process)
+
+
+def test_readers_in_two_servers_over_one_cache_share_one_render(tmp_path):
+    """Two `matbaa serve` over one data folder (as hosts sharing the cache folder): the
+    lock file beside the cache entry makes the later server wait for the first's PDF."""
+    first, one = start_server(tmp_path, workers=1)
+    second, two = start_server(tmp_path, workers=1)
+    try:
+        before = renders_ok(first) + renders_ok(second)
+        answers = stampede([first + FRESH, second + FRESH], 20)
+        assert [status for status, _ in answers] == [200] * 20
+        assert len({body for _, body in answers}) == 1
+        assert renders_ok(first) + renders_ok(second) == before + 1
+    finally:
+        stop_server(one)
+        stop_server(two)
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A real 64 KB tmpfs: room for a PDF's facts, not for many PDFs."""
+    if os.geteuid() != 0:
+        unavailable("mounting a tmpfs needs root (CI runs as root)")
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_cache_disk_serves_every_pdf_and_health_says_so(tmp_path, full_disk):
+    base, process = start_server(tmp_path / "data", MATBAA_CACHE_DIR=str(full_disk))
+    try:
+        variants = [f"{base}/articles/arabic-printing-history.pdf?paper={paper}&size={size}"
+                    for paper in ("a4", "a5") for size in ("s", "m", "l")]
+        for url in variants + variants:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                assert response.status == 200 and response.read().startswith(b"%PDF")
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(f"{base}/health")
+        health = json.loads(answer.value.read())
+        assert answer.value.code == 503 and health["checks"]["cache"]["ok"] is False
+        assert "No space left" in health["checks"]["cache"]["error"]
+        assert health["checks"]["store"]["ok"] and health["checks"]["engine"]["ok"]
+        metrics = urllib.request.urlopen(f"{base}/metrics").read().decode()
+        assert 'matbaa_cache_faults_total{kind="write_failed"}' in metrics
+        assert not [p for p in full_disk.rglob("*") if p.name.endswith(".tmp")]
+    finally:
+        stop_server(process)
+
+
+def test_a_truncated_cache_file_is_rendered_again_not_served(server):
+    base, _process, data = server
+    url = f"{base}/articles/kuwait-coalition-meeting.pdf?size=s"
+    whole = urllib.request.urlopen(url).read()
+    (kept,) = (data / "cache").glob("*/*.pdf")
+    os.truncate(kept, len(whole) // 2)              # as a crash mid-write would leave it
+    again = urllib.request.urlopen(url.replace("size=s", "size=s&"))
+    assert again.headers["X-Matbaa-Cache"] == "miss"
+    assert again.read() == whole
+    metrics = urllib.request.urlopen(f"{base}/metrics").read().decode()
+    assert 'matbaa_cache_faults_total{kind="corrupt"} 1.0' in metrics
