@@ -189,6 +189,22 @@ class StoreUnavailable(MatbaaError):
     message_ar, message_en = "مخزن المقالات غير متاح مؤقتاً", "the article store is unavailable"
 
 
+class RevisionMismatch(MatbaaError):
+    """A conditional write (If-Match) of an article that has changed since it was read."""
+
+    status, code = 412, "revision_mismatch"
+
+    def __init__(self, current):
+        if current is None:
+            super().__init__("If-Match was sent, but no article with this id is stored",
+                             "أُرسل If-Match ولا يوجد مقال مخزن بهذا المعرّف", current=None)
+        else:
+            super().__init__(
+                f"the article has changed: its revision is now {current}; read it again "
+                "(GET /articles/<id>) and send that revision in If-Match",
+                f"تغيّر المقال منذ قراءته، ومراجعته الآن {current}", current=current)
+
+
 class ArticleNotPublic(MatbaaError):
     status, code = 403, "article_not_public"
     message_ar = "المقال غير منشور للعموم (مسودة أو خاص)"

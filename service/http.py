@@ -186,11 +186,37 @@ def put_article(article_id):
         raise errors.ArticleInvalid("id", f"must be '{article_id}', the id in the address",
                                     f"يجب أن يطابق المعرّف «{article_id}» الوارد في العنوان")
     article = parse_article(data, _settings().max_article_chars, _settings().zone)
-    outcome = _store().upsert(article)
+    outcome = _store().upsert(article, if_match=_if_match())
     _prerender(article)
     response = jsonify({"outcome": outcome, "article": article.to_json()})
     response.status_code = 201 if outcome == "created" else 200
     response.headers["Location"] = url_for("matbaa.article_pdf", article_id=article.id)
+    response.set_etag(article.revision)
+    return response
+
+
+def _if_match():
+    """The revision a conditional PUT was read at (If-Match), "*", or None."""
+    if "If-Match" not in request.headers:
+        return None
+    if request.if_match.star_tag:
+        return "*"
+    tags = list(request.if_match)
+    if len(tags) != 1:
+        raise errors.ArticleInvalid("If-Match", "send one revision, as GET /articles/<id> "
+                                    "gave it in its ETag", "أرسل مراجعة واحدة في If-Match")
+    return tags[0]
+
+
+@bp.get("/articles/<article_id>")
+def get_article(article_id):
+    """The stored article's JSON, with its revision as ETag (for If-Match on PUT)."""
+    article, revision = _store().get_with_revision(article_id)
+    if article is None:
+        raise errors.ArticleNotFound(f"no article with id '{article_id}'")
+    response = jsonify(article.to_json())
+    response.set_etag(revision)
+    response.headers["Cache-Control"] = "no-cache"
     return response
 
 

@@ -106,12 +106,20 @@ def spec():
                         "type": "object", "properties": {"post_id": {"type": "string"}}}}}},
                 "responses": {"200": _JSON, "201": _JSON, **errors, **_SOURCE_ERRORS}}},
             "/articles/{article_id}": {"put": {
-                "summary": "Create or update an article; its PDF is rendered in the background",
+                "summary": "Create or update an article; its PDF is rendered in the background. "
+                           "With If-Match (the ETag GET gave), only if it has not changed since",
                 "security": [{"bearer": []}],
-                "parameters": [_ID],
+                "parameters": [_ID, {"name": "If-Match", "in": "header",
+                                     "schema": {"type": "string"}}],
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Article"}}}},
-                "responses": {"200": _JSON, "201": _JSON, **errors}}},
+                "responses": {"200": _JSON, "201": _JSON, "412": _ERROR, **errors}},
+                "get": {
+                "summary": "A stored article's JSON; its ETag is the revision, for If-Match",
+                "parameters": [_ID],
+                "responses": {"200": {"description": "the article", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Article"}}}},
+                    "404": _ERROR, "503": _ERROR}}},
             "/articles/{article_id}/print": {"get": {
                 "summary": "An article as print HTML, with the reader's toolbar",
                 "parameters": [_ID, *_OPTIONS, {

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import (
-    DateTime, String, Text, bindparam, create_engine, event, func, select)
+    DateTime, String, Text, bindparam, create_engine, event, func, select, update)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from .article import Article
-from .errors import StoreUnavailable
+from .errors import RevisionMismatch, StoreUnavailable
 
 
 class Base(DeclarativeBase):
@@ -57,7 +57,9 @@ class Store:
         # (an SQLite URI filename, "sqlite:///file:…?mode=ro&uri=true", names an existing file)
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///file:"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url)
+        # pool_pre_ping: a connection the database dropped (PostgreSQL restarted) is
+        # found out and replaced before use, not handed to a request.
+        self.engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._commits = 0      # commits by this process (generation())
@@ -71,25 +73,43 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"cannot open the article store: {exc.__class__.__name__}")
 
-    def upsert(self, article):
-        """Insert or update ``article``; return 'created', 'updated' or 'unchanged'."""
+    def upsert(self, article, if_match=None):
+        """Insert or update ``article``; return 'created', 'updated' or 'unchanged'.
+
+        One statement decides who creates a new id (INSERT … ON CONFLICT DO NOTHING, on
+        SQLite and PostgreSQL alike): of writers racing on it, one creates and the
+        others update, never an IntegrityError.  ``if_match`` (a revision, or "*") makes
+        the write conditional: a stored article of another revision raises
+        RevisionMismatch, naming the stored one.
+        """
         revision = article.revision
+        now = _now()
+        values = {"title": article.title, "section": article.section,
+                  "published_at": article.published_at, "revision": revision,
+                  "data": json.dumps(article.to_json(), ensure_ascii=False), "updated_at": now}
         with self.session() as session:
-            row = session.get(ArticleRow, article.id)
-            if row is not None and row.revision == revision:
+            if if_match is None:
+                insert = _insert_for(self.engine)(ArticleRow).values(
+                    id=article.id, created_at=now, **values)
+                # RETURNING, not rowcount: psycopg reports -1 for a skipped-or-not INSERT.
+                created = session.execute(insert.on_conflict_do_nothing(index_elements=["id"])
+                                          .returning(ArticleRow.id)).scalar()
+                if created is not None:
+                    session.commit()
+                    return "created"
+            current = session.execute(
+                select(ArticleRow.revision).where(ArticleRow.id == article.id)
+                .with_for_update()).scalar()
+            if current is None:
+                raise RevisionMismatch(None)        # If-Match on an article not stored
+            if if_match not in (None, "*", current):
+                raise RevisionMismatch(current)
+            if current == revision:
                 return "unchanged"
-            outcome = "updated" if row else "created"
-            if row is None:
-                row = ArticleRow(id=article.id, created_at=_now())
-                session.add(row)
-            row.title = article.title
-            row.section = article.section
-            row.published_at = article.published_at
-            row.revision = revision
-            row.data = json.dumps(article.to_json(), ensure_ascii=False)
-            row.updated_at = _now()
+            session.execute(update(ArticleRow).where(ArticleRow.id == article.id)
+                            .values(**values))
             session.commit()
-            return outcome
+            return "updated"
 
     def upsert_many(self, articles):
         """Upsert several articles; return a count per outcome."""
@@ -306,6 +326,15 @@ class _GuardedSession(Session):
         if isinstance(exc, SQLAlchemyError):
             raise StoreUnavailable(
                 f"article store error: {exc.__class__.__name__}") from exc
+
+
+def _insert_for(engine):
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def _sqlite_pragmas(connection, _record):

@@ -311,3 +311,32 @@ def test_a_truncated_cache_file_is_rendered_again_not_served(server):
     assert again.read() == whole
     metrics = urllib.request.urlopen(f"{base}/metrics").read().decode()
     assert 'matbaa_cache_faults_total{kind="corrupt"} 1.0' in metrics
+
+
+def test_twenty_concurrent_puts_of_a_new_id_create_it_once(server):
+    """Before, two PUTs racing on a new id could both insert: an IntegrityError
+    answered as 503 store_unavailable."""
+    base, _process, _data = server
+    start = threading.Barrier(20)
+    statuses = [None] * 20
+
+    def put(n):
+        body = json.dumps({"title": f"عنوان {n % 4}", "paragraphs": ["نص الخبر"]}).encode()
+        request = urllib.request.Request(f"{base}/articles/breaking", data=body, method="PUT",
+                                         headers={"Content-Type": "application/json"})
+        start.wait()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                statuses[n] = (response.status, json.loads(response.read())["outcome"])
+        except urllib.error.HTTPError as exc:
+            statuses[n] = (exc.code, exc.read()[:200])
+
+    threads = [threading.Thread(target=put, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    assert all(status in (200, 201) for status, _ in statuses), statuses
+    outcomes = [outcome for _, outcome in statuses]
+    assert outcomes.count("created") == 1 and [s for s, o in statuses if o == "created"] == [201]
+    assert set(outcomes) <= {"created", "updated", "unchanged"}

@@ -173,6 +173,29 @@ def test_health_is_not_ok_when_the_importer_cannot_load(client, monkeypatch):
                              content_type="text/html"), 503, "importer_unavailable")
 
 
+def test_article_json_has_its_revision_and_a_stale_if_match_is_412(client, store):
+    data = {"title": "عنوان", "paragraphs": ["نص"]}
+    created = client.put("/articles/m1", json=data)
+    assert created.status_code == 201
+    read = client.get("/articles/m1")
+    assert read.status_code == 200 and read.get_json()["title"] == "عنوان"
+    revision = read.headers["ETag"].strip('"')
+    assert revision == created.headers["ETag"].strip('"') == store.revision("m1")
+    # Two editors read it; the first saves, the second's save is stale.
+    first = client.put("/articles/m1", json={**data, "author": "الأول"},
+                       headers={"If-Match": f'"{revision}"'})
+    assert first.status_code == 200 and first.get_json()["outcome"] == "updated"
+    stale = assert_error(client.put("/articles/m1", json={**data, "author": "الثاني"},
+                                    headers={"If-Match": f'"{revision}"'}),
+                         412, "revision_mismatch")
+    assert stale["current"] == store.revision("m1") != revision
+    assert store.get("m1").author == "الأول"
+    assert_error(client.put("/articles/absent", json=data, headers={"If-Match": "*"}),
+                 412, "revision_mismatch")
+    assert store.get("absent") is None
+    assert_error(client.get("/articles/absent"), 404, "article_not_found")
+
+
 def test_home_lists_articles(client, loaded_store):
     html = client.get("/").get_data(as_text=True)
     assert "/articles/kuwait-coalition-meeting/print" in html

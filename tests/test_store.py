@@ -5,7 +5,7 @@ from service.article import parse_article
 from service.errors import StoreUnavailable
 from service.store import Store
 
-from .conftest import sample
+from .conftest import sample, unavailable
 
 
 def test_upsert_reports_what_changed(tmp_path):
@@ -47,3 +47,73 @@ def test_unwritable_store_is_a_503_error(tmp_path):
         readonly.upsert(parse_article(data))
     # Nothing changed, and the store still reads.
     assert readonly.get(data["id"]).title == sample("kuwait-coalition-meeting")["title"]
+
+
+@pytest.fixture(scope="module")
+def postgres_url(tmp_path_factory):
+    from .services import Postgres, missing_reason
+
+    if reason := missing_reason():
+        unavailable(reason)
+    server = Postgres(tmp_path_factory.mktemp("postgres"))
+    try:
+        yield server.start().url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request, tmp_path):
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{tmp_path / 'race.sqlite3'}")
+    else:
+        store = Store(request.getfixturevalue("postgres_url"))
+        with store.session() as session:
+            session.execute(text("DELETE FROM articles"))
+            session.commit()
+    yield store
+    store.close()
+
+
+def test_writers_racing_on_a_new_id_create_it_once(any_store):
+    """INSERT … ON CONFLICT: of 20 threads writing one new id at once, one creates it;
+    before, two could both find no row and one failed on the primary key."""
+    import threading
+
+    store = any_store
+    start = threading.Barrier(20)
+    outcomes, failures = [], []
+
+    def write(n):
+        article = parse_article({"id": "new", "title": f"عنوان {n % 3}", "paragraphs": ["نص"]})
+        start.wait()
+        try:
+            outcomes.append(store.upsert(article))
+        except Exception as exc:        # noqa: BLE001 - any failure is the finding
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert outcomes.count("created") == 1
+    assert set(outcomes) <= {"created", "updated", "unchanged"} and len(outcomes) == 20
+
+
+def test_a_conditional_write_of_a_changed_article_is_refused(any_store):
+    from service.errors import RevisionMismatch
+
+    data = sample("kuwait-coalition-meeting")
+    first = parse_article(data)
+    assert any_store.upsert(first) == "created"
+    second = parse_article({**data, "author": "كاتب آخر"})
+    assert any_store.upsert(second, if_match=first.revision) == "updated"
+    with pytest.raises(RevisionMismatch) as stale:       # read at the first revision
+        any_store.upsert(parse_article({**data, "author": "ثالث"}), if_match=first.revision)
+    assert stale.value.details["current"] == second.revision
+    assert any_store.get(data["id"]).author == "كاتب آخر"   # nothing changed
+    with pytest.raises(RevisionMismatch):
+        any_store.upsert(parse_article({**data, "id": "other"}), if_match="*")
+    assert any_store.get("other") is None
