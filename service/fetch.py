@@ -60,7 +60,9 @@ class ImagePolicy:
         self.allow_loopback = allow_loopback
 
     def allows_url(self, url):
-        parts = urlsplit(url)
+        parts = _split(url)
+        if parts is None:
+            return False
         host = (parts.hostname or "").lower().rstrip(".")
         if self.trusts(url):
             return True
@@ -68,8 +70,9 @@ class ImagePolicy:
             host == allowed or host.endswith("." + allowed) for allowed in self.hosts)
 
     def trusts(self, url):
-        parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.netloc}".lower() in self.trusted_origins
+        parts = _split(url)
+        return parts is not None and \
+            f"{parts.scheme}://{parts.netloc}".lower() in self.trusted_origins
 
     def csp_sources(self):
         """The image sources of a page's Content-Security-Policy: what ``allows_url`` allows."""
@@ -91,6 +94,18 @@ class ImagePolicy:
         mapped = getattr(ip, "ipv4_mapped", None)
         if not ip.is_global or (mapped is not None and not mapped.is_global):
             raise FetchRefused(f"address {address} is not public")
+
+
+def _split(url):
+    """``urlsplit(url)`` with its host and port read, or None for an address that cannot
+    be one (an out-of-range port, an unclosed IPv6 bracket): urlsplit and .port raise
+    ValueError for those, and such an image must be refused like any other."""
+    try:
+        parts = urlsplit(url)
+        parts.port, parts.hostname  # noqa: B018 - read for the ValueError they raise
+    except ValueError:
+        return None
+    return parts
 
 
 class FeedPolicy(ImagePolicy):
@@ -127,7 +142,9 @@ def get_public(url, policy):
 
 
 def _get(url, policy):
-    parts = urlsplit(url)
+    parts = _split(url)
+    if parts is None or not parts.hostname:
+        raise FetchRefused(f"not a valid address: {url[:200]!r}")
     host, https = parts.hostname, parts.scheme == "https"
     port = parts.port or (443 if https else 80)
     address = _address(host, port, policy, public=not policy.trusts(url))
@@ -176,12 +193,17 @@ def _fetcher_class():
     class Fetcher(URLFetcher):
         """Serve our assets, ``data:`` URLs and images from allowed hosts; refuse the rest."""
 
-        def __init__(self, mounts, images=None):
+        def __init__(self, mounts, images=None, cache_bytes=64 * 1024 * 1024):
             # No automatic redirects: each one is checked by hand.
             super().__init__(timeout=5, allow_redirects=False, allowed_protocols={"data"})
             self.mounts = {name: Path(folder).resolve() for name, folder in mounts.items()}
             self.images = images or ImagePolicy()
+            # Fetched images, least recently used first, within cache_bytes in all
+            # (MATBAA_IMAGE_CACHE_BYTES): a count alone let 256 images of the largest
+            # size allowed stay in every render process.
             self._remote_cache = OrderedDict()
+            self._remote_bytes = 0
+            self.cache_bytes = cache_bytes
             self._failed = {}            # url -> when it last failed, to not retry at once
             self._lock = threading.Lock()
 
@@ -239,9 +261,12 @@ def _fetcher_class():
                 return URLFetcherResponse(url, body, {"Content-Type": content_type})
             body, content_type = get_public(url, self.images)
             with self._lock:
-                self._remote_cache[url] = (body, content_type)
-                if len(self._remote_cache) > 256:
-                    self._remote_cache.popitem(last=False)
+                if len(body) <= self.cache_bytes and url not in self._remote_cache:
+                    self._remote_cache[url] = (body, content_type)
+                    self._remote_bytes += len(body)
+                    while self._remote_bytes > self.cache_bytes:
+                        _url, (dropped, _type) = self._remote_cache.popitem(last=False)
+                        self._remote_bytes -= len(dropped)
             return URLFetcherResponse(url, body, {"Content-Type": content_type})
 
     return Fetcher

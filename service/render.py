@@ -94,7 +94,7 @@ class Renderer:
                                   trusted_origins=[settings.wordpress_origin])
         self.templates.image_allowed = self.images.allows_src
         self.fetcher = Fetcher({"fonts": settings.fonts_dir, "print": self.templates.folder},
-                               self.images)
+                               self.images, cache_bytes=settings.image_cache_bytes)
         # One FontConfiguration per process: a new one per render leaks memory,
         # and registering @font-face once here makes every render reuse it.
         self.font_config = FontConfiguration()

@@ -86,6 +86,9 @@ class Settings:
     max_image_bytes: int = _setting(
         5 * 1024 * 1024, "Largest remote image fetched, in bytes.")
     image_timeout: int = _setting(5, "Seconds allowed for fetching one remote image.")
+    image_cache_bytes: int = _setting(
+        64 * 1024 * 1024, "Memory per render process for fetched images, reused by later "
+        "renders; least recently used go first; 0 keeps none.", minimum=0)
     wordpress_url: str = _setting(
         "", "A WordPress site (e.g. https://news.example); numeric article ids are then its "
         "post ids, loaded from its REST API. Its host may serve images.")

@@ -36,7 +36,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", "http://metadata.internal.example/latest")
             self.end_headers()
             return
-        status, content_type, body = routes.get(self.path, (404, "text/plain", b""))
+        status, content_type, body = routes.get(self.path.split("?")[0], (404, "text/plain", b""))
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -118,3 +118,39 @@ def test_article_images_print_from_allowed_hosts(image_server, settings, tmp_pat
               if obj.get_object()["/Subtype"] == "/Image"]
     assert images
     assert Handler.hits.count("/ok.png") == 1   # fetched once, then reused
+
+
+def test_fetched_images_are_kept_within_their_byte_budget(image_server):
+    """MATBAA_IMAGE_CACHE_BYTES: it was 256 images whatever their size (256 × 5 MB)."""
+    kept = Fetcher({}, ImagePolicy(["127.0.0.1"], timeout=3, allow_loopback=True),
+                   cache_bytes=len(PNG) * 2)
+    Handler.hits.clear()
+    for n in range(4):
+        kept.fetch(f"{image_server}/ok.png?{n}")
+    assert kept._remote_bytes <= len(PNG) * 2 and len(kept._remote_cache) == 2
+    kept.fetch(f"{image_server}/ok.png?3")         # the latest: kept
+    kept.fetch(f"{image_server}/ok.png?0")         # the oldest: let go, fetched again
+    assert Handler.hits.count("/ok.png?3") == 1 and Handler.hits.count("/ok.png?0") == 2
+
+
+@pytest.mark.parametrize("src", ["http://127.0.0.1:99999/a.png",    # .port raises
+                                 "http://[::1/a.png",               # urlsplit raises
+                                 "http://127.0.0.1:-1/a.png"])
+def test_a_malformed_image_address_is_refused_with_a_note(src, settings, client, tmp_path):
+    """It was a ValueError out of urlsplit: a 500 for the PDF and the print view."""
+    from service.render import Renderer
+
+    from .conftest import pdftotext
+
+    policy = ImagePolicy(["127.0.0.1"], allow_loopback=True)
+    assert not policy.allows_url(src)
+    with pytest.raises(FetchRefused):
+        Fetcher({}, policy).fetch(src)
+    renderer = Renderer(settings.replace(image_hosts="127.0.0.1"), allow_loopback_images=True)
+    article = {"id": "bad-img", "title": "صورة", "body_html": f'<p>نص</p><img src="{src}">',
+               "lead_image": {"src": src, "caption": "تعليق"}}
+    text = pdftotext(renderer.pdf(parse_article(article)).pdf, tmp_path)
+    assert "الصورة غير متاحة" in " ".join(text.split()).replace("\u200f", "")
+    assert client.put("/articles/bad-img", json=article).status_code == 201
+    assert client.get("/articles/bad-img.pdf").status_code == 200
+    assert client.get("/articles/bad-img/print").status_code == 200
