@@ -122,6 +122,15 @@ class ForwardedWrite(Forbidden):
                   "Authorization: Bearer KEY")
 
 
+class JobStalled(MatbaaError):
+    status, code = 503, "job_stalled"
+    message_ar = "توقف إعداد النسخة دون تقدّم مرات عدة؛ أعد طلبها"
+
+    def __init__(self, seconds, attempts):
+        super().__init__(f"the edition made no progress for {seconds} s, {attempts} times "
+                         "over; ask for it again (MATBAA_JOB_STALL sets how long is too long)")
+
+
 class RenderTooLong(MatbaaError):
     status, code = 503, "render_timeout"
     message_ar = "استغرق إنشاء الملف وقتاً أطول من المسموح"
@@ -187,6 +196,8 @@ class QueueUnavailable(MatbaaError):
 class StoreUnavailable(MatbaaError):
     status, code = 503, "store_unavailable"
     message_ar, message_en = "مخزن المقالات غير متاح مؤقتاً", "the article store is unavailable"
+    # A lost or refused connection (the database restarting): worth trying again.
+    transient = False
 
 
 class RevisionMismatch(MatbaaError):

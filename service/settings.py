@@ -51,6 +51,10 @@ class Settings:
         5000, "Most pages one edition (many articles in one PDF) may have.")
     edition_timeout: int = _setting(
         1800, "Seconds one edition may take to lay out before it is stopped.")
+    job_stall: int = _setting(
+        900, "Seconds an edition job on Celery workers may go without progress (a part "
+        "laid out, a stage claimed) before its next steps are enqueued again; after three "
+        "such attempts it fails. Longer than the longest part's layout.")
     max_edition_articles: int = _setting(
         2000, "Most article ids one edition request may list.")
     edition_part_articles: int = _setting(

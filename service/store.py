@@ -1,14 +1,16 @@
 """Store: articles kept by SQLAlchemy (an SQLite file by default), with revisions."""
 
+import functools
 import json
 import threading
+import time
 import weakref
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import (
     DateTime, String, Text, bindparam, create_engine, event, func, select, update)
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from .article import Article
@@ -48,6 +50,34 @@ class SourceRow(Base):
 
 def _now():
     return datetime.now(timezone.utc)
+
+
+def store_error(exc):
+    """StoreUnavailable for a database error, ``transient`` when the connection was lost
+    or refused (the database restarting, a network cut): a retry may well succeed."""
+    error = StoreUnavailable(f"article store error: {exc.__class__.__name__}")
+    error.transient = isinstance(exc, (OperationalError, InterfaceError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
+    return error
+
+
+# Reads tried again after a lost connection: the database restarting answers again
+# within a second or two; a write is never repeated here (its caller decides).
+READ_RETRIES = (0.2, 0.5, 1.0, 2.0)
+
+
+def read_retried(read):
+    """A read of the store, tried again with backoff while the error is transient."""
+    @functools.wraps(read)
+    def retried(*args, **kwargs):
+        for pause in (*READ_RETRIES, None):
+            try:
+                return read(*args, **kwargs)
+            except StoreUnavailable as exc:
+                if not exc.transient or pause is None:
+                    raise
+                time.sleep(pause)
+    return retried
 
 
 class Store:
@@ -121,6 +151,7 @@ class Store:
     def get(self, article_id):
         return self.get_with_revision(article_id)[0]
 
+    @read_retried
     def get_with_revision(self, article_id):
         """(the article, its stored revision), or (None, None)."""
         with self.session() as session:
@@ -129,6 +160,7 @@ class Store:
                 return None, None
             return Article.model_validate_json(row.data), row.revision
 
+    @read_retried
     def find(self, *, ids=None, section=None, start=None, end=None, source=None):
         """Articles by ids (in that order) or by filter (oldest first).
 
@@ -158,6 +190,7 @@ class Store:
             query = query.order_by(ArticleRow.published_at.asc().nulls_last(), ArticleRow.id)
             return [Article.model_validate_json(r.data) for r in session.scalars(query)]
 
+    @read_retried
     def revision(self, article_id):
         """The stored revision of an article, or None: the cached-PDF path asks this on
         every request, so it is one Core query without an ORM session."""
@@ -165,8 +198,7 @@ class Store:
             with self.engine.connect() as connection:
                 return connection.execute(_REVISION, {"id": article_id}).scalar()
         except SQLAlchemyError as exc:
-            raise StoreUnavailable(
-                f"article store error: {exc.__class__.__name__}") from exc
+            raise store_error(exc) from exc
 
     def generation(self):
         """A value that changes when the store changes, or None where the database
@@ -193,6 +225,7 @@ class Store:
         with self._commit_lock:
             self._commits += 1
 
+    @read_retried
     def list(self, page=1, per_page=20):
         """Return (articles on this page, total count), newest first."""
         with self.session() as session:
@@ -324,8 +357,7 @@ class _GuardedSession(Session):
     def __exit__(self, kind, exc, tb):
         super().__exit__(kind, exc, tb)
         if isinstance(exc, SQLAlchemyError):
-            raise StoreUnavailable(
-                f"article store error: {exc.__class__.__name__}") from exc
+            raise store_error(exc) from exc
 
 
 def _insert_for(engine):

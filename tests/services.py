@@ -96,7 +96,24 @@ class Postgres:
                         "-U", "postgres", "matbaa"], check=True, capture_output=True)
         return self
 
+    def pg_ctl(self, *args):
+        subprocess.run([*self._as_owner(), str(PG_BIN / "pg_ctl"), "-D", str(self.data),
+                        "-w", "-m", "fast", *args], check=True, capture_output=True, timeout=120)
+
+    def restart(self):
+        """`pg_ctl restart`: every connection dropped, the server back on the same port.
+        It is then pg_ctl's child, no longer ours."""
+        self.pg_ctl("-l", str(self.folder / "postgres-restarted.log"), "restart")
+        _end(self.process)
+        self.process = None
+        self.restarted = True
+
     def stop(self):
+        if getattr(self, "restarted", False):
+            try:
+                self.pg_ctl("stop")
+            except subprocess.CalledProcessError:
+                pass
         if self.process is not None:
             # SIGINT: PostgreSQL's fast shutdown.
             try:

@@ -10,15 +10,15 @@ import hashlib
 import json
 import uuid
 import weakref
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import (DateTime, Integer, LargeBinary, String, Text, inspect, select, text,
-                        update)
+from sqlalchemy import (DateTime, Integer, LargeBinary, String, Text, func, inspect, select,
+                        text, update)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..errors import MatbaaError
-from ..store import Base
+from ..store import Base, read_retried
 
 
 class JobRow(Base):
@@ -39,6 +39,8 @@ class JobRow(Base):
     # Set (1) by the task that saved the last page-number share, in one conditional
     # UPDATE: only that task enqueues the assembly.
     assembly_queued: Mapped[int | None] = mapped_column(Integer)
+    # Times the reaper found the job without progress and enqueued its next steps again.
+    reaped: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -143,6 +145,7 @@ class Jobs:
             session.commit()
         return job_id
 
+    @read_retried
     def get(self, job_id):
         with self.store.session() as session:
             row = session.get(JobRow, job_id)
@@ -293,6 +296,31 @@ class Jobs:
             error = {"code": "internal_error", "message_en": f"failed ({exc.__class__.__name__})",
                      "message_ar": "حدث خطأ داخلي"}
         self.update(job_id, status="failed", errors=[error])
+
+    def saved_parts(self, job_id):
+        with self.store.session() as session:
+            return set(session.scalars(select(JobPartRow.part).where(
+                JobPartRow.job_id == job_id)))
+
+    def stalled(self, seconds):
+        """Unfinished jobs whose row has not changed for ``seconds``: (id, status,
+        updated_at, reaped) for each."""
+        since = _now() - timedelta(seconds=seconds)
+        with self.store.session() as session:
+            return [tuple(row) for row in session.execute(
+                select(JobRow.id, JobRow.status, JobRow.updated_at, JobRow.reaped).where(
+                    JobRow.status.in_(["queued", "running", "assembling"]),
+                    JobRow.updated_at < since))]
+
+    def claim_stalled(self, job_id, updated_at):
+        """True for the one reaper that takes a stalled job up (its row unchanged since
+        ``updated_at``); counts the attempt and restarts its clock."""
+        with self.store.session() as session:
+            moved = session.execute(update(JobRow).where(
+                JobRow.id == job_id, JobRow.updated_at == updated_at).values(
+                reaped=func.coalesce(JobRow.reaped, 0) + 1, updated_at=_now())).rowcount
+            session.commit()
+            return moved == 1
 
     def unfinished(self):
         with self.store.session() as session:

@@ -21,14 +21,24 @@ A job's states, as the tasks below move it, in this order:
 
 Every step is idempotent.  A task redelivered after its process was lost between a
 claim and the enqueue that follows enqueues the next stage again (``_step``).
+
+The database may restart under a job: the store's reads are tried again and its
+pooled connections checked before use (service.store), and a step that loses its
+connection is retried by Celery with backoff (``_retry_if_lost``) instead of failing
+the edition.  Whatever is still lost (a failure that could not even be recorded, every
+task of a stage gone with its machine) the reaper finds: each ``matbaa worker`` looks
+at start and then every few minutes for jobs without progress for MATBAA_JOB_STALL
+seconds, enqueues their next steps again, and fails a job found so three times.
 """
 
 import json
 import logging
+import threading
 from typing import NamedTuple
 
 from celery import Celery
 
+from ..errors import JobStalled, StoreUnavailable
 from ..store import Store
 from .assemble import assemble, page_count
 from .jobs import Jobs
@@ -57,6 +67,7 @@ def make_celery(settings):
         try:
             parts = plan_job(settings, store, job_id)
         except Exception as exc:            # nothing to lay out: the job says why
+            _retry_if_lost(task, exc, job_id, "planning")
             Jobs(store).fail(job_id, exc)
             return
         if len(parts) > 1:       # enqueued first, so it is done before the assembly
@@ -68,7 +79,8 @@ def make_celery(settings):
     def front_task(task, job_id):
         try:
             make_front(settings, _store(settings), _renderer(settings), job_id)
-        except Exception:       # the assembly makes the front itself if it has none
+        except Exception as exc:   # the assembly makes the front itself if it has none
+            _retry_if_lost(task, exc, job_id, "the front")
             log.exception("edition %s: the front was not made beside the parts", job_id)
 
     @app.task(name="matbaa.edition.part", bind=True)
@@ -100,10 +112,13 @@ def make_celery(settings):
         try:
             assemble_job(settings, store, _renderer(settings), job_id)
         except Exception as exc:
+            _retry_if_lost(task, exc, job_id, "assembly")
             log.exception("edition %s assembly failed", job_id)
             Jobs(store).fail(job_id, exc)
 
     app.matbaa_start = start
+    app.matbaa_tasks = {"start": start, "front": front_task, "part": part_task,
+                        "overlay": overlay_task, "assemble": assemble_task}
     return app
 
 
@@ -258,15 +273,36 @@ def _step(task, store, job_id, what, run, stalled, then):
     """
     try:
         if not run():
-            if not (_redelivered(task) and stalled(store, job_id)):
+            # A retry (after a lost connection) may have claimed before it lost it.
+            if not ((_redelivered(task) or task.request.retries) and stalled(store, job_id)):
                 return None
             log.warning("edition %s: %s redelivered; its next stage enqueued again",
                         job_id, what)
         return then()
     except Exception as exc:
+        _retry_if_lost(task, exc, job_id, what)
         log.exception("edition %s %s failed", job_id, what)
         Jobs(store).fail(job_id, exc)
         return None
+
+
+# Retries of a step whose connection to the store was lost: 1, 2, 4 … 30 s apart,
+# about five minutes in all, then the job fails with the store's error.
+STORE_RETRIES = 14
+
+
+def _retry_if_lost(task, exc, job_id, what):
+    """Raise Celery's Retry for a step that lost the store's connection (PostgreSQL
+    restarting): the step runs again later instead of failing the edition.  Every
+    step is idempotent, so running it again is safe.  Returns for any other error."""
+    if not (isinstance(exc, StoreUnavailable) and exc.transient):
+        return
+    if task.request.retries >= STORE_RETRIES:
+        return
+    countdown = min(2 ** task.request.retries, 30)
+    log.warning("edition %s %s: the store's connection was lost (%s); again in %d s",
+                job_id, what, exc.message_en, countdown)
+    raise task.retry(countdown=countdown, max_retries=STORE_RETRIES)
 
 
 def _redelivered(task):
@@ -298,6 +334,54 @@ def _renderer(settings):
     return _STATE["renderer"]
 
 
+# Times a job is taken up again for want of progress before it is failed.
+REAPS = 3
+
+
+def reap(app, settings, store):
+    """Jobs without progress for MATBAA_JOB_STALL seconds: their next steps enqueued
+    again (each step is idempotent), or, the fourth time, the job failed.  Returns the
+    ids of the jobs taken up."""
+    jobs, tasks = Jobs(store), app.matbaa_tasks
+    taken = []
+    for job_id, status, updated_at, reaped in jobs.stalled(settings.job_stall):
+        if not jobs.claim_stalled(job_id, updated_at):
+            continue                    # another worker's reaper took it
+        taken.append(job_id)
+        if (reaped or 0) >= REAPS:
+            log.error("edition %s: no progress, %d times; failed", job_id, REAPS)
+            jobs.fail(job_id, JobStalled(settings.job_stall, REAPS))
+            continue
+        log.warning("edition %s: no progress for %d s while %s; its next steps enqueued "
+                    "again", job_id, settings.job_stall, status)
+        if status == "queued":
+            _enqueue(tasks["start"], job_id)
+        elif status == "running":
+            job = jobs.get(job_id)
+            plan = json.loads(job["plan"] or "[]")
+            if len(plan) > 1 and job["front_pages"] is None:
+                _enqueue(tasks["front"], job_id)
+            for part in sorted(set(range(len(plan))) - jobs.saved_parts(job_id)):
+                _enqueue(tasks["part"], job_id, part)
+        else:                     # assembling: the assembly makes whatever is missing
+            _enqueue(tasks["assemble"], job_id)
+    return taken
+
+
+def _reaper(app, settings, stop):
+    """The reaper's loop, in the worker's main process: at start, then every few
+    minutes (a quarter of MATBAA_JOB_STALL, between 5 s and 5 min)."""
+    interval = max(5, min(300, settings.job_stall / 4))
+    store = Store(settings.store_url)
+    while True:
+        try:
+            reap(app, settings, store)
+        except Exception:         # the store away: try again at the next round
+            log.exception("the edition reaper could not look for stalled jobs")
+        if stop.wait(interval):
+            return
+
+
 def make_worker(settings):
     """The Celery app for ``matbaa worker``.
 
@@ -305,11 +389,22 @@ def make_worker(settings):
     starts, not when its first task comes: a job's first part on a cold process
     waited ~2 s for fonts, stylesheet and WeasyPrint's first use.
     """
-    from celery.signals import worker_process_init
+    from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
     app = make_celery(settings)
     # How long the parent waits for a new process to report; warming takes ~2 s.
     app.conf.worker_proc_alive_timeout = 60
+
+    stop = threading.Event()
+
+    @worker_ready.connect(weak=False)
+    def start_reaper(**_kwargs):
+        threading.Thread(target=_reaper, args=(app, settings, stop), name="reaper",
+                         daemon=True).start()
+
+    @worker_shutdown.connect(weak=False)
+    def stop_reaper(**_kwargs):
+        stop.set()
 
     @worker_process_init.connect(weak=False)
     def warm(**_kwargs):

@@ -169,12 +169,21 @@ def test_worker_processes_are_warm_before_their_first_task(web, tmp_path):
     settings, env, _app = web
     worker = Worker(env, tmp_path, 1)
     try:
-        wait_until(lambda: worker.children(), 60, "the worker's process")
-        (child,) = worker.children()
         fonts = str(settings.fonts_dir.resolve())
-        # No task was sent: only the warm-up can have opened our font files.
-        wait_until(lambda: fonts in Path(f"/proc/{child}/maps").read_text(), 30,
-                   "our fonts mapped in the worker process")
+
+        def warm():
+            # No task was sent: only the warm-up can have opened our font files.  (Read
+            # afresh each time: under load Celery may replace a process that was slow
+            # to report, and its /proc entry goes with it.)
+            for child in worker.children():
+                try:
+                    if fonts in Path(f"/proc/{child}/maps").read_text():
+                        return True
+                except FileNotFoundError:
+                    continue
+            return False
+
+        wait_until(warm, 60, "our fonts mapped in the worker's process")
     finally:
         worker.stop()
 
@@ -433,3 +442,80 @@ def test_the_last_two_parts_saved_at_once_still_lead_to_assembly(backends):
         store.close()
     assert max(parts for _done, parts in saved) == 5, saved
     assert max(done for done, _parts in saved) == 5
+
+
+def test_postgresql_restarted_mid_edition(web, backends, tmp_path, corpus_in_postgres):
+    """`pg_ctl restart` while a 35-article edition is laid out on two worker processes:
+    every pooled connection is dropped, and for a moment none is taken.  The steps that
+    lost theirs run again (Celery retries, backoff); the edition completes."""
+    settings, env, app = web
+    _redis, postgres = backends
+    worker = Worker(env, tmp_path, 2)
+    try:
+        client = app.test_client()
+        location = post_edition(client, "culture", "ثقافة بعد إعادة التشغيل")
+        wait_until(lambda: 0 < client.get(location).get_json()["done"] < 35, 120,
+                   "the first part laid out")
+        postgres.restart()
+        wait_until(lambda: finished(client, location), 300, "the edition after the restart")
+        status = client.get(location).get_json()
+        assert status["status"] == "done", status
+        assert status["done"] == status["total"] == 35
+        with client.get(status["pdf"]) as response:
+            check_edition(response.data, [a for a in corpus_in_postgres
+                                          if a.section == "culture"], tmp_path)
+        log = Path(worker.log.name).read_text(encoding="utf-8", errors="replace")
+        print("\n".join(line for line in log.splitlines() if "connection was lost" in line))
+    finally:
+        worker.stop()
+
+
+def test_the_reaper_takes_up_jobs_whose_next_steps_were_lost(web, tmp_path, corpus_in_postgres):
+    """Jobs left queued (their start task lost) and running (their part tasks lost, or
+    their failure not recorded): a worker finds them within MATBAA_JOB_STALL and they
+    finish."""
+    from service.editions.tasks import plan_job
+
+    settings, env, app = web
+    store = app.extensions["matbaa.store"]
+    jobs = Jobs(store)
+    queued = jobs.create(EditionSpec(title="ضائعة", section="sport"))
+    running = jobs.create(EditionSpec(title="عالقة", section="culture"))
+    plan_job(settings, store, running)          # running, with parts no task will make
+    assert {jobs.get(queued)["status"], jobs.get(running)["status"]} == {"queued", "running"}
+    worker = Worker({**env, "MATBAA_JOB_STALL": "2"}, tmp_path, 2)
+    try:
+        client = app.test_client()
+        for job_id in (queued, running):
+            wait_until(lambda: finished(client, f"/editions/{job_id}"), 300,
+                       f"job {job_id} taken up by the reaper")
+            status = client.get(f"/editions/{job_id}").get_json()
+            assert status["status"] == "done", status
+        assert jobs.get(running)["reaped"] >= 1
+        log = Path(worker.log.name).read_text(encoding="utf-8", errors="replace")
+        assert "its next steps enqueued again" in log
+    finally:
+        worker.stop()
+
+
+def test_a_job_that_never_progresses_is_failed_by_the_reaper(web, backends):
+    from service.editions.tasks import REAPS, make_celery, reap
+
+    settings, _env, app = web
+    store = app.extensions["matbaa.store"]
+    jobs = Jobs(store)
+    job_id = jobs.create(EditionSpec(title="لن تكتمل", section="sport"))
+    quick = settings.replace(job_stall=1)
+    celery = make_celery(quick)
+    for attempt in range(REAPS):                 # no worker: nothing it enqueues runs
+        time.sleep(1.2)
+        assert job_id in reap(celery, quick, store)
+        assert jobs.get(job_id)["status"] == "queued"
+        assert job_id not in reap(celery, quick, store)     # its clock restarted
+    time.sleep(1.2)
+    reap(celery, quick, store)
+    job = jobs.get(job_id)
+    assert job["status"] == "failed" and job["errors"][0]["code"] == "job_stalled"
+    # What was enqueued for it finds a failed job and does nothing.
+    import redis as redis_client
+    redis_client.Redis.from_url(settings.broker_url).delete("matbaa")
