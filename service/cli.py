@@ -64,21 +64,28 @@ def serve(host, port, workers, threads, dev, insecure):
 
     class Server(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", f"{host}:{port}")
-            # One web process: the renders' CPU work is in the render processes,
-            # and one process keeps the render queue and the metrics in one place.
-            self.cfg.set("workers", 1)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", threads)
-            self.cfg.set("keepalive", 5)
-            self.cfg.set("timeout", settings.render_timeout + 30)
-            # No gunicorn access log: observe.py writes one JSON line per request.
+            for name, value in gunicorn_options(settings, host, port, threads).items():
+                self.cfg.set(name, value)
 
         def load(self):
             from .app import create_app
             return create_app(settings, render_pool=True)
 
     Server().run()
+
+
+def gunicorn_options(settings, host, port, threads):
+    return {
+        "bind": f"{host}:{port}",
+        # One web process: the renders' CPU work is in the render processes, and one
+        # process keeps the render queue and the metrics in one place.
+        "workers": 1, "worker_class": "gthread", "threads": threads, "keepalive": 5,
+        "timeout": settings.render_timeout + 30,
+        # On SIGTERM (a deploy, systemd stop) renders in flight finish: a render is
+        # stopped at MATBAA_RENDER_TIMEOUT anyway, so that long and a little more.
+        "graceful_timeout": settings.render_timeout + 5,
+        # No gunicorn access log: observe.py writes one JSON line per request.
+    }
 
 
 def _loopback_host(host):

@@ -1,6 +1,7 @@
 """Faults: a worker killed mid-render, a locked database, a stampede of readers, a full
 disk.  Real gunicorn, real SQLite, a real tmpfs."""
 
+import io
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from .conftest import sample, unavailable
 
@@ -49,9 +51,11 @@ def start_server(data_dir, workers=1, **env):
     return base, process
 
 
-def stop_server(process):
+def stop_server(process, timeout=10):
     process.terminate()
-    process.wait(timeout=10)
+    started = time.monotonic()
+    process.wait(timeout=timeout)
+    return time.monotonic() - started
 
 
 @pytest.fixture
@@ -340,3 +344,76 @@ def test_twenty_concurrent_puts_of_a_new_id_create_it_once(server):
     outcomes = [outcome for _, outcome in statuses]
     assert outcomes.count("created") == 1 and [s for s, o in statuses if o == "created"] == [201]
     assert set(outcomes) <= {"created", "updated", "unchanged"}
+
+
+def test_sigterm_lets_renders_in_flight_finish(tmp_path):
+    """`kill -TERM` on the server (a deploy, systemd stop) while a long render runs: the
+    reader still gets the PDF, then the server exits."""
+    base, process = start_server(tmp_path, workers=1)
+    try:
+        render_processes(process.pid, base)
+        outcome = {}
+        thread = threading.Thread(target=slow_render, args=(base, outcome))
+        thread.start()
+        wait_until_rendering(base)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        thread.join(60)
+        assert outcome.get("status") == 200, outcome
+        assert process.wait(timeout=60) == 0
+        print(f"render finished and server exited {time.monotonic() - started:.1f} s after SIGTERM")
+    finally:
+        if process.poll() is None:
+            stop_server(process)
+
+
+def test_a_local_edition_stopped_by_sigterm_is_taken_up_at_the_next_start(tmp_path,
+                                                                         shared_dir):
+    """No broker: editions run in a local worker process.  The service is stopped while
+    one is laid out; the next `matbaa serve` on the same data takes it up and finishes it."""
+    env = {**os.environ, "MATBAA_DATA_DIR": str(tmp_path)}
+    subprocess.run([MATBAA, "import", str(shared_dir / "corpus" / "articles.jsonl")], env=env,
+                   check=True, capture_output=True)
+    # The whole corpus: longer than the web process waits on SIGTERM (graceful_timeout
+    # is MATBAA_RENDER_TIMEOUT + 5 s).
+    base, process = start_server(tmp_path, workers=1, MATBAA_RENDER_TIMEOUT="2")
+    request = urllib.request.Request(
+        f"{base}/editions", data=json.dumps({"title": "عدد يوقفه الإيقاف",
+                                             "filter": {"from": "1900-01-01"}}).encode(),
+        headers={"Content-Type": "application/json"})
+    try:
+        location = urllib.request.urlopen(request).headers["Location"]
+        for _ in range(600):
+            status = json.loads(urllib.request.urlopen(base + location).read())
+            if status["status"] == "running":
+                break
+            time.sleep(0.05)
+        assert status["status"] == "running", status
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            stop_server(process)
+    with sqlite3.connect(tmp_path / "matbaa.sqlite3") as db:      # stopped unfinished
+        (left,) = db.execute("SELECT status FROM jobs WHERE id = ?",
+                             (location.rsplit("/", 1)[1],)).fetchone()
+    assert left in ("queued", "running"), left
+    base, process = start_server(tmp_path, workers=1)
+    try:
+        for _ in range(1200):
+            status = json.loads(urllib.request.urlopen(base + location).read())
+            if status["status"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        assert status["status"] == "done", status
+        pdf = urllib.request.urlopen(base + status["pdf"]).read()
+        assert pdf.startswith(b"%PDF") and len(PdfReader(io.BytesIO(pdf)).pages) == status["pages"]
+    finally:
+        print(f"stopped in {stop_server(process, 60):.1f} s")
+
+
+def test_gunicorn_lets_a_render_run_its_full_time_after_sigterm(settings):
+    from service.cli import gunicorn_options
+
+    options = gunicorn_options(settings.replace(render_timeout=50), "127.0.0.1", 8000, 32)
+    assert options["graceful_timeout"] >= 50 + 5      # gunicorn's default is 30 s
