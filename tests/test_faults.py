@@ -417,3 +417,51 @@ def test_gunicorn_lets_a_render_run_its_full_time_after_sigterm(settings):
 
     options = gunicorn_options(settings.replace(render_timeout=50), "127.0.0.1", 8000, 32)
     assert options["graceful_timeout"] >= 50 + 5      # gunicorn's default is 30 s
+
+
+def test_idle_and_slow_clients_do_not_starve_readers(server):
+    """200 idle keep-alive connections and an upload trickling in, while readers of a
+    cached PDF are answered within 50 ms (p99).  Loopback only; bounded in time."""
+    base, _process, _data = server
+    host, port = base.removeprefix("http://").split(":")
+    url = f"{base}/articles/kuwait-coalition-meeting.pdf"
+    urllib.request.urlopen(url).read()                 # cached from now on
+    idle = []
+    try:
+        for _ in range(200):
+            connection = socket.create_connection((host, int(port)), timeout=10)
+            # One request answered, then the connection kept open and silent.
+            connection.sendall(f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            connection.recv(65536)
+            idle.append(connection)
+        silent = [socket.create_connection((host, int(port)), timeout=10) for _ in range(20)]
+        idle += silent                                    # connected, never a byte
+        upload = socket.create_connection((host, int(port)), timeout=10)
+        idle.append(upload)
+        upload.sendall(f"POST /render HTTP/1.1\r\nHost: {host}\r\nContent-Type: "
+                       f"application/json\r\nContent-Length: 100000\r\n\r\n{{".encode())
+        stop = threading.Event()
+
+        def trickle():
+            while not stop.wait(0.05):
+                try:
+                    upload.sendall(b" ")
+                except OSError:
+                    return
+
+        threading.Thread(target=trickle, daemon=True).start()
+        timings = []
+        for _ in range(200):
+            started = time.perf_counter()
+            with urllib.request.urlopen(url, timeout=10) as response:
+                assert response.status == 200 and response.read().startswith(b"%PDF")
+            timings.append(time.perf_counter() - started)
+        stop.set()
+        timings.sort()
+        p99 = timings[int(len(timings) * 0.99) - 1]
+        print(f"cached GET with 220 idle connections and a slow upload: "
+              f"p50 {timings[len(timings) // 2] * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+        assert p99 < 0.05, timings[-5:]
+    finally:
+        for connection in idle:
+            connection.close()
