@@ -1,12 +1,15 @@
 """Soak: minutes of mixed load against `matbaa serve`, bounded in requests and time.
 
 Cached reads, uncached renders and hostile requests from several threads at once,
-all to 127.0.0.1.  Checks: no 5xx but the intended ones (429 and 503 with
-Retry-After), every hostile request refused cleanly or rendered without its
-payload, memory of the whole service flat.  Writes the "Soak" section of
+all to 127.0.0.1, and every few seconds a stampede: 40 readers at once of a PDF no
+one has asked for yet (a link shared in breaking news).  Checks: no 5xx but the
+intended ones (429 and 503 with Retry-After), every hostile request refused cleanly
+or rendered without its payload, each stampede answered 200 to all with the same bytes
+and one render, memory of the whole service flat.  Writes the "Soak" section of
 bench/RESULTS.md.
 
     .venv/bin/python bench/soak.py [--seconds 180] [--max-requests 50000] [--concurrency 8]
+                                   [--stampede-every 10] [--stampede-readers 40]
 """
 
 import argparse
@@ -86,6 +89,47 @@ def request(base, kind, rng, counter):
     return status, elapsed, problem
 
 
+def fresh_variants():
+    """Reader options of the samples that the warm-up did not ask for, one per stampede."""
+    for paper in ("a5", "letter", "a4"):
+        for size in ("s", "l", "m"):
+            for digits in ("latn", "arab"):
+                for images in ("0", "1"):
+                    for article_id in SAMPLE_IDS:
+                        if (paper, size, digits, images) != ("a4", "m", "arab", "1"):
+                            yield (f"/articles/{article_id}.pdf?paper={paper}&size={size}"
+                                   f"&digits={digits}&images={images}")
+
+
+def stampede(base, path, readers):
+    """``readers`` readers of one new PDF at once: (statuses, distinct bodies, answers
+    rendered for their reader (X-Matbaa-Cache: miss), seconds)."""
+    gate = threading.Barrier(readers)
+    answers = []
+    lock = threading.Lock()
+
+    def read():
+        gate.wait()
+        try:
+            with urllib.request.urlopen(base + path, timeout=120) as response:
+                answer = (response.status, response.read(), response.headers["X-Matbaa-Cache"])
+        except urllib.error.HTTPError as exc:
+            answer = (exc.code, exc.read(), None)
+        except OSError as exc:
+            answer = ("connection error", str(exc).encode(), None)
+        with lock:
+            answers.append(answer)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=read) for _ in range(readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(180)
+    return (Counter(a[0] for a in answers), len({a[1] for a in answers}),
+            sum(a[2] == "miss" for a in answers), time.perf_counter() - started)
+
+
 def service_rss_mb(master_pid):
     """Resident memory of gunicorn's master and every process below it."""
     total, todo = 0, [master_pid]
@@ -108,6 +152,8 @@ def main():
     parser.add_argument("--max-requests", type=int, default=50_000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--stampede-every", type=float, default=10)
+    parser.add_argument("--stampede-readers", type=int, default=40)
     args = parser.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="matbaa-soak-"))
@@ -144,12 +190,34 @@ def main():
                 if problem:
                     problems.append((kind, problem))
 
+    stampedes = []
+
+    def stampeder():
+        variants = fresh_variants()
+        while not stop_stampedes.wait(args.stampede_every):
+            path = next(variants, None)
+            if path is None:
+                return
+            statuses_seen, bodies, renders, seconds = stampede(base, path,
+                                                               args.stampede_readers)
+            with lock:
+                stampedes.append((path, statuses_seen, bodies, renders, seconds))
+                if statuses_seen != Counter({200: args.stampede_readers}) or bodies != 1 \
+                        or renders != 1:
+                    problems.append(("stampede", f"{path}: {dict(statuses_seen)}, {bodies} "
+                                                 f"different bodies, {renders} renders"))
+
+    stop_stampedes = threading.Event()
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.concurrency)]
     for thread in threads:
         thread.start()
+    stampede_thread = threading.Thread(target=stampeder)
+    stampede_thread.start()
     while any(t.is_alive() for t in threads):
         time.sleep(5)
         memory.append((time.monotonic() - started, service_rss_mb(process.pid)))
+    stop_stampedes.set()
+    stampede_thread.join(300)
     elapsed = time.monotonic() - started
     health = json.loads(urllib.request.urlopen(f"{base}/health").read())
     process.terminate()
@@ -166,6 +234,13 @@ def main():
         f"(75% cached reads, 10% uncached renders, 15% hostile); ready after {ready:.1f} s",
         f"- 5xx other than 503 with Retry-After, 429 without Retry-After, secrets in a PDF, "
         f"connection errors: **{len(problems)}**" + (f" ({problems[:3]})" if problems else ""),
+        f"- stampedes: {len(stampedes)}, every {args.stampede_every:.0f} s, each "
+        f"{args.stampede_readers} readers at once of a PDF no one had asked for: "
+        f"{sum(s[1][200] for s in stampedes)} of "
+        f"{args.stampede_readers * len(stampedes)} answered 200, "
+        f"{sum(s[2] == 1 for s in stampedes)} of {len(stampedes)} with one body, "
+        f"renders per stampede {sorted({s[3] for s in stampedes})}, "
+        f"slowest stampede {max((s[4] for s in stampedes), default=0):.2f} s",
         f"- /health after: {'ok' if health['ok'] else 'NOT ok'}",
         f"- service memory (gunicorn master, web process, render processes): "
         f"{memory[0][1]:.0f} MB warm, {min(settled):.0f}–{max(settled):.0f} MB from "

@@ -152,7 +152,7 @@ def _article_pdf(etag, options, load):
     delivered = cached_pdf(_cache(), _renderer(), etag, options, load,
                            before_render=_count_render)
     return _served(delivered.file_stem, delivered.pdf, delivered.missing_glyphs, etag,
-                   delivered.hit)
+                   "hit" if delivered.hit else "shared" if delivered.shared else "miss")
 
 
 def _count_render():
@@ -165,11 +165,12 @@ def _count_render():
                                        max(1, math.ceil(reset - time.time())))
 
 
-def _served(file_stem, pdf, missing, etag, hit):
-    """A PDF answer, counted as a cache hit or miss."""
-    metrics().cache.labels("hit" if hit else "miss").inc()
+def _served(file_stem, pdf, missing, etag, cache):
+    """A PDF answer, counted as a cache hit, a miss (rendered for this reader), or
+    shared (another reader's render, waited for)."""
+    metrics().cache.labels(cache).inc()
     response = _pdf_response(file_stem, pdf, missing, etag)
-    response.headers["X-Matbaa-Cache"] = "hit" if hit else "miss"
+    response.headers["X-Matbaa-Cache"] = cache
     return response
 
 

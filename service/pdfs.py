@@ -24,6 +24,7 @@ class Delivered(NamedTuple):
     missing_glyphs: tuple
     file_stem: str
     hit: bool
+    shared: bool = False        # another reader's render, waited for
 
 
 class _Flight:
@@ -60,7 +61,7 @@ def cached_pdf(cache, renderer, etag, options, load, before_render=None):
                 f"the same PDF was being made for another reader and took over {timeout} s;"
                 " raise MATBAA_RENDER_TIMEOUT")
         if flight.result is not None:
-            return flight.result._replace(hit=False)
+            return flight.result._replace(hit=False, shared=True)
         # The first reader's own refusal (its rate limit) is not this reader's: ask again.
         if not isinstance(flight.error, errors.RenderRateLimited):
             raise flight.error

@@ -249,6 +249,8 @@ def test_forty_readers_of_one_new_pdf_share_one_render(tmp_path):
             [(s, b[:200]) for s, b in answers if s != 200][:3]
         assert len({body for _, body in answers}) == 1 and answers[0][1].startswith(b"%PDF")
         assert renders_ok(base) == before + 1
+        metrics = urllib.request.urlopen(f"{base}/metrics").read().decode()
+        assert 'matbaa_cache_requests_total{result="miss"} 1.0' in metrics
     finally:
         stop_server(process)
 
