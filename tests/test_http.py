@@ -26,6 +26,7 @@ def test_route_table(app):
     assert routes == [
         ("/", "GET"),
         ("/articles", "GET"),
+        ("/articles/<article_id>", "GET"),
         ("/articles/<article_id>", "PUT"),
         ("/articles/<article_id>.pdf", "GET"),
         ("/articles/<article_id>/print", "GET"),
