@@ -51,12 +51,13 @@ def archive(articles, out_dir, renderer, *, options=None, threshold=0.99, worker
         failure = []
 
         def reads_back(path):
-            report = verify_pdf(path, article, renderer.fonts, use_pdfjs=False)
+            report = verify_pdf(path, article, renderer.fonts)
             if not report.ok(threshold):
-                score = report.pdftotext
+                score = report.scores["poppler"]
                 failure.append(
                     f"text layer check failed: {score.ratio:.2%} of words in order, "
-                    f"{score.letters_dropped} letters dropped, missing glyphs: "
+                    f"{score.letters_dropped} letters dropped, numbers lost: "
+                    f"{' '.join(score.numbers_lost[:5]) or 'none'}, missing glyphs: "
                     + (" ".join(f"U+{ord(c):04X}" for c in report.missing_glyphs) or "none"))
             return not failure
 

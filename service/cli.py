@@ -387,44 +387,53 @@ def _read_articles(path):
 @click.option("--article", "source", required=True,
               help="The article the PDF should hold: a stored id or a JSON file.")
 @click.option("--threshold", default=0.99, show_default=True, type=click.FloatRange(0, 1),
-              help="Least share of the article's words pdftotext must give back in order.")
-@click.option("--pdfjs/--no-pdfjs", default=None,
-              help="Also read the PDF with pdf.js (default: when node and tools/pdfjs are set up).")
+              help="Least share of the article's words each reader must give back in order.")
+@click.option("--reader", "reader_names", multiple=True, default=("poppler",),
+              show_default=True,
+              type=click.Choice(["poppler", "pdfium", "mupdf", "pdfjs", "pdfbox", "all"]),
+              help="Read the PDF as this reader does (service/readers.py); again for more; "
+                   "all: the five.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def verify(pdf, source, threshold, pdfjs, as_json):
+def verify(pdf, source, threshold, reader_names, as_json):
     """Check that a PDF's text layer reads back as the article.
 
-    Reports the share of the article's words found in order (pdftotext, and
-    pdf.js when available), words missing or out of order, letters dropped or
-    inserted, and characters no bundled font covers.  Exits with status 1 when
-    the share is under the threshold or anything is missing.
+    For each reader asked for (poppler's pdftotext; PDFium, Chrome's; MuPDF; pdf.js,
+    Firefox's; PDFBox, what Apache Tika indexes with) it reports the share of the
+    article's words found in order, words missing or out of order, letters dropped
+    or inserted and numbers not given back as written; and the characters no
+    bundled font covers.  Exits with status 1 when any reader is under the
+    threshold, drops a letter or loses a number, or a glyph is missing.
 
     \b
     Examples:
       matbaa verify article.pdf --article kuwait-coalition-meeting
-      matbaa verify article.pdf --article article.json --threshold 0.995 --json
+      matbaa verify article.pdf --article article.json --reader all --json
+      matbaa verify article.pdf --article a.json --reader pdfium --reader pdfbox
     """
     from .fonts import FontSet
+    from .readers import READERS
     from .verify import VerifyError, verify_pdf
 
     settings = _settings()
+    readers = READERS if "all" in reader_names else tuple(dict.fromkeys(reader_names))
     try:
         article = _load_article(source, settings)
-        report = verify_pdf(pdf, article, FontSet(settings.fonts_dir), use_pdfjs=pdfjs)
+        report = verify_pdf(pdf, article, FontSet(settings.fonts_dir), readers=readers)
     except (OSError, ValueError, MatbaaError, VerifyError) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
     else:
-        for name, score in (("pdftotext", report.pdftotext), ("pdf.js", report.pdfjs)):
-            if score is None:
-                continue
+        for name, score in report.scores.items():
             click.echo(f"{name}: {score.in_order}/{score.expected} words in order "
                        f"({score.ratio:.2%}); missing {len(score.missing)}, "
                        f"out of order {len(score.reordered)}; letters dropped "
-                       f"{score.letters_dropped}, inserted {score.letters_inserted}")
+                       f"{score.letters_dropped}, inserted {score.letters_inserted}; "
+                       f"numbers lost {len(score.numbers_lost)}")
             if score.missing:
                 click.echo(f"  missing: {' '.join(score.missing[:20])}")
+            if score.numbers_lost:
+                click.echo(f"  numbers lost: {' '.join(score.numbers_lost[:20])}")
         click.echo("glyphs: " + ("all covered" if not report.missing_glyphs else "MISSING "
                    + " ".join(f"U+{ord(c):04X}" for c in report.missing_glyphs)))
     sys.exit(0 if report.ok(threshold) else 1)

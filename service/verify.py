@@ -2,12 +2,9 @@
 
 import difflib
 import re
-import shutil
-import subprocess
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import lxml.html
 
@@ -41,16 +38,6 @@ def words(text):
     return _WORD.findall(normalize(text))
 
 
-def pdftotext(pdf_path):
-    if not shutil.which("pdftotext"):
-        raise VerifyError("pdftotext is not installed (Debian package poppler-utils)")
-    result = subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf_path), "-"],
-                            capture_output=True, timeout=120)
-    if result.returncode != 0:
-        raise VerifyError(f"pdftotext failed: {result.stderr.decode(errors='replace')[:200]}")
-    return result.stdout.decode("utf-8")
-
-
 def article_text(article):
     """The article's printed words, in reading order: headline, then the body."""
     body_source = article.body_html or paragraphs_to_html(article.paragraphs or [])
@@ -65,22 +52,29 @@ def article_text(article):
     return "\n".join(filter(None, [article.title, article.subtitle, body_text]))
 
 
-PDFJS_SCRIPT = Path(__file__).resolve().parent.parent / "tools" / "pdfjs" / "extract.mjs"
+# A number as written: digits (Western or Arabic-Indic), with decimal or group marks
+# (. , ٫ ٬), a range (2017-2018) or a time (12:30), and a percent sign.
+_NUMBER = re.compile(r"[0-9\u0660-\u0669\u06f0-\u06f9]+"
+                     r"(?:[.,:\u066b\u066c\-–][0-9\u0660-\u0669\u06f0-\u06f9]+)*[%٪]?")
 
 
-def pdfjs_available():
-    return bool(shutil.which("node")) and (PDFJS_SCRIPT.parent / "node_modules").is_dir()
+def numbers(text):
+    """Every number of ``text`` as written, in order: «9.5», «9.7%», «2017-2018»."""
+    return _NUMBER.findall(text.translate(BIDI_CONTROLS))
 
 
-def pdfjs_text(pdf_path):
-    """The text layer as pdf.js (Firefox's viewer) reads it (needs node and tools/pdfjs)."""
-    if not pdfjs_available():
-        raise VerifyError("pdf.js is not set up: install node, then `npm ci` in tools/pdfjs")
-    result = subprocess.run(["node", str(PDFJS_SCRIPT), str(pdf_path)],
-                            capture_output=True, timeout=120)
-    if result.returncode != 0:
-        raise VerifyError(f"pdf.js failed: {result.stderr.decode(errors='replace')[:200]}")
-    return result.stdout.decode("utf-8")
+def missing_numbers(expected_text, extracted_text):
+    """The numbers of ``expected_text`` that ``extracted_text`` does not give back as
+    written (a reader that reversed «9.5» into «5.9» loses «9.5»); the extracted text
+    may hold more (page numbers, dates)."""
+    remaining = Counter(numbers(extracted_text))
+    lost = []
+    for number in numbers(expected_text):
+        if remaining[number]:
+            remaining[number] -= 1
+        else:
+            lost.append(number)
+    return lost
 
 
 @dataclass
@@ -93,6 +87,7 @@ class Score:
     reordered: list = field(default_factory=list)    # found, but out of order
     letters_dropped: int = 0
     letters_inserted: int = 0
+    numbers_lost: list = field(default_factory=list)  # numbers not given back as written
 
     @property
     def ratio(self):
@@ -102,7 +97,8 @@ class Score:
         return {"expected_words": self.expected, "in_order": self.in_order,
                 "ratio": round(self.ratio, 5), "missing": self.missing[:50],
                 "reordered": self.reordered[:50], "letters_dropped": self.letters_dropped,
-                "letters_inserted": self.letters_inserted}
+                "letters_inserted": self.letters_inserted,
+                "numbers_lost": self.numbers_lost[:50]}
 
 
 def score_words(expected_text, extracted_text):
@@ -130,40 +126,46 @@ def score_words(expected_text, extracted_text):
             dropped += sum((lost - found).values())
             inserted += sum((found - lost).values())
     return Score(expected=len(expected), in_order=len(matched), missing=missing,
-                 reordered=reordered, letters_dropped=dropped, letters_inserted=inserted)
+                 reordered=reordered, letters_dropped=dropped, letters_inserted=inserted,
+                 numbers_lost=missing_numbers(expected_text, extracted_text))
 
 
 @dataclass
 class Report:
-    """What ``matbaa verify`` says of one PDF."""
+    """What ``matbaa verify`` says of one PDF: a Score per reader asked for."""
 
-    pdftotext: Score
-    pdfjs: Score | None
+    scores: dict         # reader name (service.readers) -> Score
     missing_glyphs: list
-    notdef: int          # U+FFFD in the text layer: a glyph with no character
+    notdef: int          # U+FFFD in a text layer: a glyph with no character
 
     def ok(self, threshold):
-        # pdf.js is reported, not judged: its order is known to differ (README).
-        return (self.pdftotext.ratio >= threshold and self.pdftotext.letters_dropped == 0
+        """Every reader asked for gives back the words in order at ``threshold``, no
+        letter dropped, every number as written; every character has a glyph."""
+        return (all(s.ratio >= threshold and not s.letters_dropped and not s.numbers_lost
+                    for s in self.scores.values())
                 and not self.missing_glyphs and not self.notdef)
 
     def to_json(self):
-        return {"pdftotext": self.pdftotext.to_json(),
-                "pdfjs": self.pdfjs.to_json() if self.pdfjs else None,
+        return {"readers": {name: score.to_json() for name, score in self.scores.items()},
                 "missing_glyphs": [f"U+{ord(c):04X}" for c in self.missing_glyphs],
                 "notdef": self.notdef}
 
 
-def verify_pdf(pdf_path, article, font_set, use_pdfjs=None):
-    """Check a PDF's text layer against ``article``: words, letters, glyphs."""
+def verify_pdf(pdf_path, article, font_set, readers=("poppler",)):
+    """Check a PDF's text layer against ``article`` in each of ``readers``: words,
+    letters, numbers, glyphs."""
+    from .readers import ReaderError, read
+
     expected = article_text(article)
-    text = pdftotext(pdf_path)
-    use_pdfjs = pdfjs_available() if use_pdfjs is None else use_pdfjs
-    return Report(
-        pdftotext=score_words(expected, text),
-        pdfjs=score_words(expected, pdfjs_text(pdf_path)) if use_pdfjs else None,
-        missing_glyphs=font_set.missing(expected),
-        notdef=text.count("\ufffd"))
+    scores, notdef = {}, 0
+    for reader in readers:
+        try:
+            text = read(reader, pdf_path)
+        except ReaderError as exc:
+            raise VerifyError(str(exc)) from None
+        scores[reader] = score_words(expected, text)
+        notdef = max(notdef, text.count("\ufffd"))
+    return Report(scores=scores, missing_glyphs=font_set.missing(expected), notdef=notdef)
 
 
 def _lcs_matches(a, b):
