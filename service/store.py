@@ -355,7 +355,12 @@ class _GuardedSession(Session):
             self._on_commit()
 
     def __exit__(self, kind, exc, tb):
-        super().__exit__(kind, exc, tb)
+        try:
+            super().__exit__(kind, exc, tb)
+        except SQLAlchemyError as closing:
+            # Closing rolls back, and a connection the database dropped (PostgreSQL
+            # restarting: AdminShutdown) fails there, after the work succeeded.
+            raise store_error(closing) from closing
         if isinstance(exc, SQLAlchemyError):
             raise store_error(exc) from exc
 

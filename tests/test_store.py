@@ -1,3 +1,5 @@
+import time
+
 import pytest
 from sqlalchemy import text
 
@@ -117,3 +119,26 @@ def test_a_conditional_write_of_a_changed_article_is_refused(any_store):
     with pytest.raises(RevisionMismatch):
         any_store.upsert(parse_article({**data, "id": "other"}), if_match="*")
     assert any_store.get("other") is None
+
+
+def test_a_connection_dropped_by_a_restart_is_a_transient_store_error(postgres_url):
+    """Closing a session rolls back; on a connection PostgreSQL terminated that raised a
+    bare OperationalError, which failed a Celery edition instead of retrying it (seen in
+    CI: `pg_ctl restart` mid-edition)."""
+    from sqlalchemy import text as sql
+
+    store, other = Store(postgres_url), Store(postgres_url)
+    try:
+        with pytest.raises(StoreUnavailable) as lost:
+            with store.session() as session:
+                pid = session.execute(sql("SELECT pg_backend_pid()")).scalar()
+                with other.session() as killer:
+                    killer.execute(sql("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                time.sleep(0.2)
+                # The work is done; only the close's rollback meets the dead connection.
+        assert lost.value.transient
+        with store.session() as session:           # and the pool recovers at once
+            assert session.execute(sql("SELECT 1")).scalar() == 1
+    finally:
+        store.close()
+        other.close()
