@@ -58,7 +58,7 @@ MARK_CATEGORIES = {"Mn", "Me"}
 NEUTRAL_BIDI = {"WS", "ON", "ES", "ET", "CS", "S"}
 RLM, LRM, WORD_JOINER = "\u200f", "\u200e", "\u2060"
 # Left-to-right punctuation written bare (neutral_text).
-NUMBER_SEPARATORS = set(".,:")
+NUMBER_SEPARATORS = set(".,:%-")
 _GLYPH_INFO = 20   # bytes in a PangoGlyphInfo; install() checks it against Pango's
 # Lines drawn by show_line where WeasyPrint would draw them the same (tests switch it off
 # to compare the bytes).
@@ -466,10 +466,10 @@ def neutral_text(char, rtl):
     glyph whose text ends with a format character, so it leaves punctuation
     out; the words it reads are unaffected.)
 
-    Except ``. , :`` in left-to-right runs, which stand inside numbers («9.5»,
-    «10,000», «12:30») and need no mark for poppler there: PDFium counts U+200E as
-    a run of its own, so a framed «.» cut «9.5» into three runs that its right-to-
-    left line reversed into «5.9» (docs/readers.md).
+    Except ``. , : % -`` in left-to-right runs, which stand inside or beside numbers
+    («9.5», «10,000», «12:30», «9.7%», «2017-2018») and need no mark for poppler
+    there: PDFium counts U+200E as a run of its own, so a framed «.» cut «9.5» into
+    three runs that its right-to-left line reversed into «5.9» (docs/readers.md).
     """
     mark = RLM if rtl else LRM
     if not rtl and char in NUMBER_SEPARATORS:

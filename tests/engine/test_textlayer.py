@@ -24,8 +24,16 @@ def test_single_letter_and_ligature():
 
 def test_neutrals_carry_their_direction():
     assert split([(3, 250)], " ", rtl=True) == [(3, f" {RLM}")]
-    assert split([(4, 250)], "%", rtl=False) == [(4, f"{LRM}%{LRM}")]
+    assert split([(4, 250)], "/", rtl=False) == [(4, f"{LRM}/{LRM}")]
     assert split([(5, 250)], "،", rtl=True) == [(5, f"{RLM}،{RLM}")]
+    assert split([(6, 250)], "%", rtl=True) == [(6, f"{RLM}%{RLM}")]
+
+
+def test_what_stands_inside_a_number_is_bare_in_left_to_right_runs():
+    """«9.5», «10,000», «12:30», «9.7%», «2017-2018»: PDFium counts U+200E as a run of
+    its own and reversed the pieces of a framed number («5.9», «9.10%»)."""
+    for char in ".,:%-":
+        assert split([(7, 250)], char, rtl=False) == [(7, char)]
 
 
 def test_base_and_mark_are_split():
