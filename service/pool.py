@@ -68,6 +68,22 @@ class RenderPool:
                                            asdict(options), first_index, list(section_starts)),
                           self.settings.edition_timeout)
 
+    def edition_pages(self, articles, options, section_starts):
+        """``Renderer.edition_pages`` in a worker: articles' pages to keep."""
+        return self._call("edition_pages", ([a.to_json() for a in articles], asdict(options),
+                                            list(section_starts)),
+                          self.settings.edition_timeout)
+
+    def edition_front(self, title, articles, options):
+        """``Renderer.edition_front`` in a worker: an edition's cover and contents."""
+        return self._call("edition_front", (title, [a.to_json() for a in articles],
+                                            asdict(options)), self.settings.edition_timeout)
+
+    def edition_numbers(self, options, pages, placed):
+        """``Renderer.edition_numbers`` in a worker: the contents' page numbers."""
+        return self._call("edition_numbers", (asdict(options), pages, placed),
+                          self.settings.edition_timeout)
+
     def edition_footers(self, options, total_pages, first, last):
         """``Renderer.edition_footers`` in a worker: a share of an edition's page numbers."""
         return self._call("edition_footers", (asdict(options), total_pages, first, last),
@@ -266,6 +282,20 @@ def _serve(settings, conn):
                 reply = ("ok", renderer.edition_part(
                     title, [Article.model_validate(a) for a in articles],
                     RenderOptions(**options), first_index, starts))
+            elif method == "edition_pages":
+                articles, options, starts = args
+                reply = ("ok", renderer.edition_pages(
+                    [Article.model_validate(a) for a in articles], RenderOptions(**options),
+                    starts))
+            elif method == "edition_front":
+                title, articles, options = args
+                reply = ("ok", renderer.edition_front(
+                    title, [Article.model_validate(a) for a in articles],
+                    RenderOptions(**options)))
+            elif method == "edition_numbers":
+                options, pages, placed = args
+                reply = ("ok", renderer.edition_numbers(RenderOptions(**options), pages,
+                                                        placed))
             elif method == "edition_footers":
                 options, total_pages, first, last = args
                 reply = ("ok", renderer.edition_footers(RenderOptions(**options), total_pages,

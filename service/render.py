@@ -278,6 +278,25 @@ class Renderer:
         pages = found.pop("pages")
         return {"pdf": pdf, "pages": pages, "starts": found}
 
+    def edition_pages(self, articles, options, section_starts):
+        """Articles' edition pages, to keep (``editions.kept``): laid out together as a
+        part, then cut into one PDF per article, their fonts' programs left out.
+        ``section_starts``: the articles (1-based, in the order given) that open their
+        section in the edition.  Returns [(pdf, pages)], in the order given."""
+        from .editions.kept import split_part
+
+        part = self.edition_part("", articles, options, 1, section_starts)
+        pdfs = split_part(part["pdf"], part["starts"], len(articles), self.font_files)
+        bounds = [part["starts"][i] for i in range(1, len(articles) + 1)] + [part["pages"] + 1]
+        return [(pdf, bounds[i + 1] - bounds[i]) for i, pdf in enumerate(pdfs)]
+
+    @functools.cached_property
+    def font_files(self):
+        """Our font files by name and hash, for kept pages' fonts (``editions.kept``)."""
+        from .editions.kept import FontFiles
+
+        return FontFiles(self.settings.fonts_dir)
+
     def edition_front(self, title, articles, options):
         """Cover and contents of a parallel edition, made while its parts are laid out:
         without the entries' page numbers, laid over afterwards (``edition_numbers``;

@@ -12,11 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pikepdf
 
 from ..template import section_name
+from .kept import merge_fonts
 from .plan import placement
 
 
 def assemble(renderer, title, articles, options, parts, render_footers=None, front=None,
-             overlays=None):
+             overlays=None, fonts=None):
     """Put laid-out parts together: front matter, page numbers, bookmarks. Returns bytes.
 
     ``parts``: the results of ``Renderer.edition_part``, in order.
@@ -27,6 +28,9 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
     contents' and the footers) are laid over them here, as the parts' are.
     ``overlays``: those page-number pages, made already (Celery's overlay tasks):
     the contents' numbers, then the footers' PDFs in order.
+    A part is a laid-out part (``pdf``), or kept pages (``pdfs``: one PDF per article,
+    in order, an iterable read as the edition is put together); ``fonts``
+    (``kept.FontFiles``) gives kept pages' fonts their programs (``kept.merge_fonts``).
     """
     if front is None:
         front = renderer.edition_front(title, articles, options)
@@ -45,8 +49,7 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
     footers = [page for pdf in footer_pdfs for page in pdf.pages]
     number_pages = pikepdf.open(io.BytesIO(numbers_pdf))
     edition = pikepdf.open(io.BytesIO(front["pdf"]))
-    for part in parts:
-        edition.pages.extend(pikepdf.open(io.BytesIO(part["pdf"])).pages)
+    sources = append_pages(edition, parts)      # open until the edition is saved
     for number in range(total):
         # By hand, not Page.add_overlay: that picks a new random resource name each
         # time, and the same edition must give the same bytes.  One name per page:
@@ -68,6 +71,8 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
             page.add_resource(form, pikepdf.Name.XObject, pikepdf.Name(name))
             page.contents_add(pikepdf.Stream(edition, f"q {name} Do Q".encode()),
                               prepend=False)
+    if fonts is not None:
+        merge_fonts(edition, fonts)
     _link_contents(edition, front["rooms"], numbers)
     with edition.open_outline() as outline:
         outline.root.clear()
@@ -81,8 +86,24 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
                 outline.root.append(current)
             current.children.append(pikepdf.OutlineItem(article.title, page))
     out = io.BytesIO()
-    edition.save(out, deterministic_id=True)
+    # Object streams: an edition of kept pages has a font per article and file
+    # where their glyphs disagree, and thousands of small dictionaries.
+    edition.save(out, deterministic_id=True,
+                 object_stream_mode=pikepdf.ObjectStreamMode.generate)
+    del sources
     return out.getvalue()
+
+
+def append_pages(edition, parts):
+    """Every part's pages after the edition's own, in order.  Returns the sources,
+    to be kept open until the edition is saved (their streams are copied then)."""
+    sources = []
+    for part in parts:
+        for pdf in part["pdfs"] if "pdfs" in part else (part["pdf"],):
+            source = pikepdf.open(io.BytesIO(pdf))
+            sources.append(source)
+            edition.pages.extend(source.pages)
+    return sources
 
 
 def _link_contents(edition, rooms, numbers):

@@ -8,7 +8,8 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from ..errors import MatbaaError
 from .assemble import assemble, page_count
 from .jobs import Jobs
-from .plan import footer_shares, in_section_order, plan_parts
+from .kept import FolderPages, page_key
+from .plan import footer_shares, in_section_order, section_openers
 from .spec import EditionSpec, chosen_articles
 
 log = logging.getLogger(__name__)
@@ -40,29 +41,86 @@ def run_edition(settings, store, renderer, job_id):
         jobs.fail(job_id, exc)
 
 
-def make_edition(settings, renderer, title, articles, options, progress=None, pool=None):
-    """The one way editions are made: in parallel parts on render processes when it pays
-    (MATBAA_RENDER_PROCESSES > 1, more than MATBAA_EDITION_PART_ARTICLES articles, not
-    archival), else as one document."""
+def make_edition(settings, renderer, title, articles, options, progress=None, pool=None,
+                 kept=None):
+    """The one way editions are made.  Archival editions are laid out as one document
+    (PDF/A and its tags are kept whole).  Others are assembled from their articles'
+    kept pages (``kept``, by default the PDF cache folder): those not kept yet are laid
+    out first, in parts of about MATBAA_EDITION_PART_ARTICLES articles side by side on
+    the render processes when there are several, and kept for the next edition; the
+    cover and contents are made meanwhile, the page numbers after."""
     pool = pool or renderer.pool or _job_pool(settings)
-    if (pool is None or options.archival == "1"
-            or len(articles) <= settings.edition_part_articles):
-        return renderer.edition_pdf(title, in_section_order(articles), options,
-                                    progress=progress)
-    parts = min(pool.size * 2, -(-len(articles) // settings.edition_part_articles))
+    ordered = in_section_order(articles)
+    if options.archival == "1":
+        return renderer.edition_pdf(title, ordered, options, progress=progress)
+    kept = kept or folder_pages(settings)
+    opens = section_openers(ordered)
+    keys = [page_key(renderer, a, options, i in opens) for i, a in enumerate(ordered, 1)]
+    pages = [kept.get(key) for key in keys]
+    missing = [i for i, found in enumerate(pages) if found is None]
+    workers = pool.size if pool is not None else 1
+    chunks = [[missing[j] for j in range(k, min(k + size, len(missing)))]
+              for k, size in _chunk_bounds(len(missing), settings.edition_part_articles,
+                                           workers * 2)]
+    lay_out = (pool or renderer).edition_pages
+    done = [len(ordered) - len(missing)]
 
-    def render_part(first, part_articles, starts):
-        return pool.edition_part(title, part_articles, options, first, starts)
+    def one(chunk):
+        made = lay_out([ordered[i] for i in chunk], options,
+                       [n for n, i in enumerate(chunk, 1) if i + 1 in opens])
+        for i, result in zip(chunk, made):
+            pages[i] = result
+        done[0] += len(chunk)
+        if progress is not None:
+            progress("prepared", done[0])
+        return [(keys[i], *result) for i, result in zip(chunk, made)]
 
+    with ThreadPoolExecutor(max_workers=len(chunks) + 2) as executor:
+        # The cover and contents need only the articles: made meanwhile, their page
+        # numbers laid over them once every article's pages are counted.
+        front = executor.submit((pool or renderer).edition_front, title, ordered, options)
+        made = [entry for result in executor.map(one, chunks) for entry in result]
+        # Kept while the edition is put together: it does not wait for the disk.
+        kept_made = executor.submit(lambda: [kept.put(*entry) for entry in made])
+        front = front.result()
+        starts, first = {}, 1
+        for index, (_pdf, count) in enumerate(pages, 1):
+            starts[index], first = first, first + count
+        part = {"pdfs": (pdf for pdf, _count in pages), "pages": first - 1, "starts": starts}
+        pdf = assemble(pool or renderer, title, ordered, options, [part],
+                       _footers_on(pool) if pool is not None else None, front,
+                       fonts=renderer.font_files)
+        kept_made.result()
+    if progress is not None:
+        progress("laid-out", part["pages"])
+    return pdf
+
+
+def _chunk_bounds(count, size, most):
+    """``count`` items in runs of about ``size`` (at least ``most`` runs when there are
+    that many items, so every render process has one): [(first, length)]."""
+    if count == 0:
+        return []
+    runs = max(min(most, count), -(-count // max(1, size)))
+    bounds = [count * i // runs for i in range(runs + 1)]
+    return [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(runs)]
+
+
+def _footers_on(pool):
     def render_footers(options, total, first, last):
         # The page-number pages in one share per render process, side by side.
         shares = footer_shares(first, last, pool.size)
         with ThreadPoolExecutor(max_workers=len(shares)) as executor:
             return list(executor.map(
                 lambda share: pool.edition_footers(options, total, *share), shares))
+    return render_footers
 
-    return parallel_edition(renderer, title, articles, options, render_part, parts,
-                            progress=progress, render_footers=render_footers)
+
+def folder_pages(settings):
+    """Kept pages in this machine's PDF cache folder."""
+    from ..cache import PdfCache
+
+    return FolderPages(PdfCache(settings.pdf_cache_dir, settings.cache_max_bytes))
 
 
 def _job_pool(settings):
@@ -74,33 +132,6 @@ def _job_pool(settings):
 
         _PROCESS_STATE["pool"] = RenderPool(settings, settings.render_processes)
     return _PROCESS_STATE["pool"]
-
-
-def parallel_edition(renderer, title, articles, options, render_part, parts, progress=None,
-                     render_footers=None):
-    """Lay out the parts with ``render_part(first, articles, starts)`` (called from threads,
-    so it can hand each part to a render process), then assemble them."""
-    ordered = in_section_order(articles)
-    plan = plan_parts(ordered, parts)
-    done = [0]
-
-    def one(entry):
-        result = render_part(*entry)
-        done[0] += len(entry[1])
-        if progress is not None:
-            progress("prepared", done[0])
-        return result
-
-    with ThreadPoolExecutor(max_workers=len(plan) + 1) as executor:
-        # The cover and contents need only the articles: made here meanwhile, their
-        # page numbers laid over them once the parts are done.
-        front = executor.submit(renderer.edition_front, title, ordered, options)
-        results = list(executor.map(one, plan))
-        front = front.result()
-    pdf = assemble(renderer, title, ordered, options, results, render_footers, front)
-    if progress is not None:
-        progress("laid-out", sum(r["pages"] for r in results))
-    return pdf
 
 
 # -- the local job runner ------------------------------------------------------------

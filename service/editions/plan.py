@@ -19,6 +19,17 @@ def in_section_order(articles):
     return [article for group in groups.values() for article in group]
 
 
+def section_openers(ordered):
+    """The articles (1-based) that open their section: the first of each."""
+    seen, opens = set(), set()
+    for index, article in enumerate(ordered, 1):
+        name = section_name(article)
+        if name not in seen:
+            seen.add(name)
+            opens.add(index)
+    return opens
+
+
 def plan_parts(articles, parts):
     """Cut (ordered) articles into about ``parts`` parts of similar length.
 

@@ -16,7 +16,7 @@ from service.editions.plan import in_section_order
 from service.template import RenderOptions, digits
 from service.verify import article_text, normalize, score_words
 
-from ..conftest import pdftotext, sample
+from ..conftest import pdffonts, pdftotext, sample
 from ..test_archival import failures
 from ..test_corpus import corpus_articles
 from ..test_http import assert_error
@@ -204,26 +204,60 @@ def test_edition_in_parallel_parts(shared_dir, store, tmp_path, monkeypatch):
     try:
         store.upsert_many(corpus_articles(shared_dir))
         chosen = store.find(section="culture") + store.find(section="sport")[:10]
-        stages, fronts = [], []
-        front = renderer.edition_front
-        monkeypatch.setattr(renderer, "edition_front",
+        stages, fronts, laid_out = [], [], []
+        front, pages = pool.edition_front, pool.edition_pages
+        monkeypatch.setattr(pool, "edition_front",
                             lambda *args: fronts.append(args) or front(*args))
+        monkeypatch.setattr(pool, "edition_pages",
+                            lambda *args: laid_out.extend(args[0]) or pages(*args))
         pdf = make_edition(settings, renderer, "ثقافة ورياضة", chosen,
                            renderer.default_options(), pool=pool,
                            progress=lambda stage, n: stages.append(stage))
         assert stages.count("prepared") >= 4        # parts reported as they finished
         assert len(fronts) == 1     # made while the parts were laid out, numbers laid over
+        assert len(laid_out) == len(chosen)
         starts = check_edition(pdf, chosen, tmp_path)
         assert [s for s, _ in outline(pdf)[1:]] == ["culture", "sport"]
         assert max(starts.values()) <= len(PdfReader(io.BytesIO(pdf)).pages)
+        # Made again: every article's pages were kept, none is laid out again.
+        laid_out.clear()
         again = make_edition(settings, renderer, "ثقافة ورياضة", chosen,
                              renderer.default_options(), pool=pool)
+        assert laid_out == []
         assert again == pdf                          # the same bytes
+        # Each font's program once, though every article's pages were kept apart.
+        # (pdffonts lists a font per article and file where their glyphs disagree.)
+        names = {f["name"].split("+")[-1] for f in pdffonts(pdf, tmp_path)}
+        with pikepdf.open(io.BytesIO(pdf)) as document:
+            programs = {o.objgen for o in document.objects
+                        if isinstance(o, pikepdf.Stream) and "/Length1" in o}
+        # the front's own subsets, and one program per file for the articles
+        assert len(chosen) > 20 and len(programs) <= 2 * len(names)
         # What a reader sees is the edition made as one document, page for page:
         # running headers, the contents' numbers, the footers (upright, at the foot).
         whole = renderer.edition_pdf("ثقافة ورياضة", in_section_order(chosen),
                                      renderer.default_options())
         assert same_pages(pdf, whole, tmp_path)
+        assert body_text(pdf, tmp_path) == body_text(whole, tmp_path)
+        # Some kept, some not: an updated article gets new pages (its kept ones are
+        # stale), the others' are used; the edition is still the one document's.
+        laid_out.clear()
+        for i, article in enumerate(chosen):
+            if i % 3 == 0:
+                store.upsert(article.model_copy(update={
+                    "body_html": (article.body_html or "") + "<p>فقرة أضيفت بعد النشر.</p>",
+                    "paragraphs": None}))
+        updated = [store.get(a.id) for a in chosen]
+        assert [a.revision != b.revision for a, b in zip(chosen, updated)] == [
+            i % 3 == 0 for i in range(len(chosen))]
+        mixed = make_edition(settings, renderer, "ثقافة ورياضة", updated,
+                             renderer.default_options(), pool=pool)
+        assert sorted(a.id for a in laid_out) == sorted(a.id for i, a in enumerate(chosen)
+                                                       if i % 3 == 0)
+        mixed_whole = renderer.edition_pdf("ثقافة ورياضة", in_section_order(updated),
+                                           renderer.default_options())
+        assert same_pages(mixed, mixed_whole, tmp_path)
+        assert body_text(mixed, tmp_path).count("أضيفت") == (len(chosen) + 2) // 3
         # Each entry of the contents is a link to its article's first page, over the
         # entry, where the one-document edition's links (its title's, its number's) are.
         links, whole_links = contents_links(pdf), contents_links(whole)
@@ -249,6 +283,11 @@ def test_edition_in_parallel_parts(shared_dir, store, tmp_path, monkeypatch):
     finally:
         pool.close()
 
+
+
+def body_text(pdf, tmp_path):
+    """The text poppler reads below the running heads (the top margin, print.css)."""
+    return pdftotext(pdf, tmp_path, "-y", "70", "-W", "2000", "-H", "2000")
 
 
 def contents_links(pdf):
