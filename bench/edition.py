@@ -1,4 +1,5 @@
-"""Edition speed: all corpus articles as one edition, one document vs parallel parts.
+"""Edition speed: all corpus articles as one edition, one document vs assembled from kept
+article pages (cold, warm, half kept).
 
     .venv/bin/python bench/edition.py [--processes 1 2]
 
@@ -66,16 +67,26 @@ def main():
         pool = RenderPool(settings, count)
         while pool.ready < count:
             time.sleep(0.1)
+        # A cache folder of its own: the first edition finds nothing kept.
+        run_settings = settings.replace(render_processes=max(count, 2),
+                                        cache_dir=Path(tempfile.mkdtemp()))
+        # Half the articles updated since: their kept pages are stale.
+        half = [a.model_copy(update={"title": a.title + " ·"}) if i % 2 else a
+                for i, a in enumerate(articles)]
         try:
-            start = time.perf_counter()
-            pdf = make_edition(settings.replace(render_processes=max(count, 2)), renderer,
-                               "كل المقالات", articles, options, pool=pool)
-            elapsed = time.perf_counter() - start
-            peaks = [peak_mb(w.process.pid) for w in pool._idle]
+            for name, chosen in (("cold (nothing kept)", articles), ("warm (all kept)", articles),
+                                 ("half kept", half)):
+                start = time.perf_counter()
+                pdf = make_edition(run_settings, renderer, "كل المقالات", chosen, options,
+                                   pool=pool)
+                elapsed = time.perf_counter() - start
+                peaks = [peak_mb(w.process.pid) for w in pool._idle]
+                rows.append((f"{name}, {count} render process(es)", elapsed,
+                             len(PdfReader(BytesIO(pdf)).pages), len(pdf),
+                             [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                              *peaks]))
         finally:
             pool.close()
-        rows.append((f"parallel parts, {count} render process(es)", elapsed,
-                     len(PdfReader(BytesIO(pdf)).pages), len(pdf), peaks))
     if args.celery:
         rows += celery_rows(articles, args.processes)
     lines = ["## Editions: all 304 corpus articles in one PDF", "",
@@ -83,7 +94,10 @@ def main():
              f"`.venv/bin/python bench/edition.py --processes {' '.join(map(str, args.processes))}"
              f"{' --celery' if args.celery else ''}`",
              "- one document: WeasyPrint lays out cover, contents (target-counter) and every "
-             "article at once; parallel parts: see README, Editions.", "",
+             "article at once; the others are assembled from kept article pages (README, "
+             "Editions): cold with nothing kept, warm with every article kept, half kept "
+             "with every other article updated since; peak memory of this process, then of "
+             "each render process.", "",
              "| how | seconds | pages | s/article | s/page | PDF MB | peak MB per process |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, seconds, pages, size, peaks in rows:

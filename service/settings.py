@@ -58,7 +58,8 @@ class Settings:
     max_edition_articles: int = _setting(
         2000, "Most article ids one edition request may list.")
     edition_part_articles: int = _setting(
-        20, "Editions longer than this are laid out in parallel parts of about this many.")
+        20, "Articles of an edition whose pages are not kept yet are laid out in parts of "
+        "about this many.")
     broker_url: str = _setting(
         "", "Celery broker (redis://127.0.0.1:6379/0): jobs then run on `matbaa worker` "
         "processes, on this machine or others; empty means a local worker process.")
