@@ -11,6 +11,7 @@ from . import errors, http, observe
 from .cache import PdfCache
 from .hot import HotPath
 from .pdfs import cached_pdf
+from .editions.kept import FolderPages, keep_article_pages
 from .prerender import Prerenders
 from .security import SecurityHeaders
 from .render import build_renderer
@@ -64,9 +65,16 @@ def create_app(settings=None, render_pool=False):
         MovingWindowRateLimiter(MemoryStorage()), limits.parse(settings.render_rate))
     errors.init_app(app)
     observe.init_app(app)
+    kept = FolderPages(cache) if settings.keep_edition_pages == "1" and not settings.broker_url \
+        else None
+
+    def prerender(article, options):
+        cached_pdf(cache, renderer, renderer.etag(article, options), options, lambda: article)
+        if kept is not None:       # Celery keeps no pages of its own yet
+            keep_article_pages(renderer, kept, article, options)
+
     app.extensions["matbaa.prerenders"] = Prerenders(
-        lambda article, options: cached_pdf(cache, renderer, renderer.etag(article, options),
-                                            options, lambda: article),
+        prerender,
         settings.prerender_queue,
         on_skipped=app.extensions["matbaa.metrics"].prerenders_skipped.inc)
     http.init_app(app)

@@ -79,6 +79,10 @@ class Settings:
         64, "Articles whose PDF may wait to be rendered in the background after a PUT or the "
         "WordPress hook; beyond it the first reader renders it; 0 turns pre-rendering off.",
         minimum=0)
+    keep_edition_pages: str = _setting(
+        "1", "1: an article stored by PUT, import or the WordPress hook also has its edition "
+        "pages laid out and kept in the background (after its PDF), so editions find them; "
+        "0: they are laid out by the first edition that prints it.", choices=("1", "0"))
     trusted_proxies: int = _setting(
         0, "Reverse proxies in front of the service (nginx on the same host is 1): the "
         "client's address, scheme and host are taken from their X-Forwarded-* headers for "

@@ -266,6 +266,17 @@ def split_part(part_pdf, starts, count, files):
     return pdfs
 
 
+def keep_article_pages(renderer, kept, article, options):
+    """Lay out an article's edition pages before any edition asks for them (after it is
+    stored): as opening its section and not, since editions differ; kept ones are left."""
+    for opens in (False, True):
+        key = page_key(renderer, article, options, opens)
+        if kept.get(key) is None:
+            [(pdf, pages)] = (renderer.pool or renderer).edition_pages(
+                [article], options, [1] if opens else [])
+            kept.put(key, pdf, pages)
+
+
 # -- where they are kept --------------------------------------------------------------
 
 
