@@ -31,9 +31,10 @@ from pathlib import Path
 
 import pikepdf
 from sqlalchemy import DateTime, Integer, LargeBinary, String, delete, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..store import Base, read_retried
+from ..store import Base, read_retried, store_error
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +314,14 @@ class StorePages:
 
     def __init__(self, store, max_bytes):
         self.store, self.max_bytes = store, max_bytes
-        Base.metadata.create_all(store.engine, tables=[KeptPageRow.__table__])
+        if not getattr(store, "_kept_pages_table", False):
+            try:
+                Base.metadata.create_all(store.engine, tables=[KeptPageRow.__table__])
+            except SQLAlchemyError as exc:
+                # As a lost connection anywhere else: transient, the task tried again
+                # (seen failing an edition when PostgreSQL restarted mid-way).
+                raise store_error(exc) from None
+            store._kept_pages_table = True
 
     @read_retried
     def get(self, key):

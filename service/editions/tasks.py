@@ -38,10 +38,11 @@ from typing import NamedTuple
 
 from celery import Celery
 
-from ..errors import JobStalled, StoreUnavailable
+from ..errors import JobStalled, RenderFailed, StoreUnavailable
 from ..store import Store
 from .assemble import assemble, page_count
 from .jobs import Jobs
+from .kept import StorePages, page_key
 from .plan import OVERLAY_FOOTER_SHARES, footer_shares, in_section_order, placement, plan_parts
 from .spec import EditionSpec, chosen_articles
 
@@ -170,10 +171,34 @@ def run_part(settings, store, renderer, job_id, part_no):
         if jobs.claim(job_id, "running", "assembling"):
             jobs.save_result(job_id, pdf, page_count(pdf))
         return False
-    result = renderer.edition_part(spec.title, articles, options, entry["first"],
-                                   entry["starts"])
+    result = part_pages(settings, store, renderer, entry, articles, options)
     _done, parts_done = jobs.save_part(job_id, part_no, result, len(articles))
     return parts_done == len(plan) and jobs.claim(job_id, "running", "assembling")
+
+
+def part_pages(settings, store, renderer, entry, articles, options, pdfs=False):
+    """Make or find the kept pages of a part's articles (in the store, shared by every
+    worker); returns the part's page count and where each article starts, and with
+    ``pdfs`` the pages themselves (one PDF per article, made again if evicted since)."""
+    kept = StorePages(store, settings.cache_max_bytes)
+    keys = [page_key(renderer, a, options, index in entry["starts"])
+            for index, a in enumerate(articles, entry["first"])]
+    found = [kept.get(key) for key in keys]
+    missing = [i for i, one in enumerate(found) if one is None]
+    if missing:
+        made = renderer.edition_pages(
+            [articles[i] for i in missing], options,
+            [n for n, i in enumerate(missing, 1) if entry["first"] + i in entry["starts"]])
+        for i, (pdf, count) in zip(missing, made):
+            kept.put(keys[i], pdf, count)
+            found[i] = (pdf, count)
+    starts, page = {}, 1
+    for index, (_pdf, count) in enumerate(found, entry["first"]):
+        starts[index], page = page, page + count
+    result = {"pdf": b"", "pages": page - 1, "starts": starts}
+    if pdfs:
+        result["pdfs"] = [pdf for pdf, _count in found]
+    return result
 
 
 class OverlayPlan(NamedTuple):
@@ -255,8 +280,19 @@ def assemble_job(settings, store, renderer, job_id):
     if front is not None:
         made = jobs.overlays(job_id)
         overlays = made if len(made) == len(overlay_plan(jobs, job_id, front).shares) else None
-    pdf = assemble(renderer, spec.title, articles, spec.render_options(settings),
-                   jobs.parts(job_id), front=front, overlays=overlays)
+    options = spec.render_options(settings)
+    by_id = {a.id: a for a in articles}
+    # Each part's kept pages, read one part at a time as the edition is put together.
+    parts = [part_pages(settings, store, renderer, entry, [by_id[i] for i in entry["ids"]],
+                        options, pdfs=True) for entry in json.loads(job["plan"])]
+    if [(p["pages"], p["starts"]) for p in parts] != [
+            (p["pages"], p["starts"]) for p in jobs.part_layout(job_id)]:
+        # An article stored again since its part was counted: the contents' numbers
+        # would point elsewhere.
+        raise RenderFailed("an article of the edition changed while it was made; "
+                           "make the edition again")
+    pdf = assemble(renderer, spec.title, articles, options, parts, front=front,
+                   overlays=overlays, fonts=renderer.font_files)
     jobs.save_result(job_id, pdf, page_count(pdf))
 
 

@@ -390,7 +390,7 @@ def test_job_page_numbers_made_in_shares_then_assembled(loaded_store, renderer, 
     from service.editions.assemble import assemble
     from service.editions.plan import footer_shares
     from service.editions.tasks import (assemble_job, make_front, make_overlay, overlay_count,
-                                        plan_job, run_part, stalled_after_overlays,
+                                        part_pages, plan_job, run_part, stalled_after_overlays,
                                         stalled_after_parts)
 
     monkeypatch.setattr(plan, "FOOTER_SHARE_PAGES", 3)       # a few pages each
@@ -423,7 +423,13 @@ def test_job_page_numbers_made_in_shares_then_assembled(loaded_store, renderer, 
     def made_again(*_args, **_kwargs):
         raise AssertionError("the assembly made page-number pages again")
 
-    front, kept = jobs.front(job_id), jobs.parts(job_id)
+    front = jobs.front(job_id)
+    # The parts' tasks kept each article's pages in the store, where the assembly finds them.
+    by_id = {a.id: a for a in select_articles(loaded_store, EditionSpec(title="عدد", ids=tuple(SAMPLE_IDS)))}
+    kept = [part_pages(settings, loaded_store, renderer, entry,
+                       [by_id[i] for i in entry["ids"]], renderer.default_options(), pdfs=True)
+            for entry in json.loads(jobs.get(job_id)["plan"])]
+    assert [p["pdf"] for p in jobs.parts(job_id)] == [b""] * 3    # no part PDF in the job
     with monkeypatch.context() as patch:
         patch.setattr(renderer, "edition_footers", made_again)
         patch.setattr(renderer, "edition_numbers", made_again)
@@ -439,13 +445,61 @@ def test_job_page_numbers_made_in_shares_then_assembled(loaded_store, renderer, 
                 for share in footer_shares(first, last, plan.OVERLAY_FOOTER_SHARES)]
 
     assert pdf == assemble(renderer, "عدد", articles, options, kept, front=front,
-                           render_footers=footers_in_shares)
+                           render_footers=footers_in_shares, fonts=renderer.font_files)
     assert same_pages(pdf, renderer.edition_pdf("عدد", articles, options), tmp_path)
     check_edition(pdf, articles, tmp_path)
     assert jobs.overlays(job_id) == []                  # kept only until assembled
     assert not stalled_after_overlays(loaded_store, job_id)
     assemble_job(settings, loaded_store, renderer, job_id)    # again: nothing changes
     assert jobs.result(job_id) == pdf and jobs.get(job_id)["status"] == "done"
+
+
+def run_job_stages(settings, store, renderer, job_id):
+    """A job's Celery stages, one after another in this process."""
+    from service.editions.tasks import (assemble_job, make_front, make_overlay, overlay_count,
+                                        plan_job, run_part)
+
+    parts = plan_job(settings, store, job_id)
+    make_front(settings, store, renderer, job_id)
+    for part in parts:
+        run_part(settings, store, renderer, job_id, part)
+    for share in range(overlay_count(store, job_id)):
+        make_overlay(settings, store, renderer, job_id, share)
+    assemble_job(settings, store, renderer, job_id)
+    return Jobs(store).result(job_id)
+
+
+def test_job_parts_find_the_pages_kept_by_an_earlier_job(loaded_store, renderer, settings,
+                                                         tmp_path, monkeypatch):
+    """On Celery the part tasks make or find each article's pages in the store: a second
+    edition of the same articles, under another title, lays none out; one of an article
+    stored again since lays out that article alone."""
+    settings = settings.replace(edition_part_articles=1)
+    jobs = Jobs(loaded_store)
+    first = run_job_stages(settings, loaded_store, renderer,
+                           jobs.create(EditionSpec(title="عدد", ids=tuple(SAMPLE_IDS))))
+    laid_out = []
+    edition_part = renderer.edition_part
+
+    def counted(title, articles, *args, **kwargs):     # kept pages are laid out as parts
+        laid_out.extend(a.id for a in articles)
+        return edition_part(title, articles, *args, **kwargs)
+
+    monkeypatch.setattr(renderer, "edition_part", counted)
+    again = run_job_stages(settings, loaded_store, renderer,
+                           jobs.create(EditionSpec(title="عدد آخر", ids=tuple(SAMPLE_IDS))))
+    assert laid_out == []
+    assert page_texts(again, tmp_path)[2:] == page_texts(first, tmp_path)[2:]
+    articles = in_section_order(select_articles(loaded_store, EditionSpec(
+        title="عدد آخر", ids=tuple(SAMPLE_IDS))))
+    assert same_pages(again, renderer.edition_pdf("عدد آخر", articles,
+                                                  renderer.default_options()), tmp_path)
+    changed = sample(SAMPLE_IDS[1])
+    changed["title"] = changed["title"] + " (محدّث)"
+    loaded_store.upsert(parse_article(changed))
+    run_job_stages(settings, loaded_store, renderer,
+                   jobs.create(EditionSpec(title="عدد", ids=tuple(SAMPLE_IDS))))
+    assert laid_out == [SAMPLE_IDS[1]]
 
 
 def test_archival_edition_is_pdfa_repeatable_with_sources(loaded_store, renderer):
