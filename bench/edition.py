@@ -8,6 +8,8 @@ article and per page, peak memory of the process and of each render process).
 """
 
 import argparse
+import itertools
+import os
 import re
 import resource
 import sys
@@ -37,67 +39,125 @@ def peak_mb(pid):
         return 0
 
 
+def descendants(pid):
+    """The processes under ``pid`` (the job process and its render processes)."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        found += [int(child), *descendants(int(child))]
+    return found
+
+
+def more_articles(articles, count):
+    """``count`` articles: the corpus again under other ids, as an archive's years."""
+    made = []
+    while len(made) < count:
+        copy = len(made) // len(articles)
+        made += [a if copy == 0 else a.model_copy(update={"id": f"{a.id}-{copy}"})
+                 for a in articles[:count - len(made)]]
+    return made
+
+
+def run_job(client, body, timeout=1800):
+    """POST /editions, then its status until done: seconds, pages, the PDF."""
+    from tests.services import wait_until
+
+    start = time.perf_counter()
+    response = client.post("/editions", json=body)
+    assert response.status_code == 202, response.get_json()
+    location = response.headers["Location"]
+    wait_until(lambda: client.get(location).get_json()["status"] in ("done", "failed"),
+               timeout, "the edition")
+    status = client.get(location).get_json()
+    assert status["status"] == "done", status
+    with client.get(status["pdf"]) as answer:
+        elapsed = time.perf_counter() - start
+        return elapsed, status["pages"], answer.data
+
+
+UPDATES = itertools.count(1)
+
+
+def three_runs(client, store, articles, label, peaks):
+    """Cold, warm (another title) and half kept (every other article stored again)."""
+    rows = []
+    for name in ("cold (nothing kept)", "warm (all kept)", "half kept"):
+        if name == "half kept":
+            mark = " ·" * next(UPDATES)
+            store.upsert_many([a.model_copy(update={"title": a.title + mark})
+                               for a in articles[::2]])
+        seconds, pages, pdf = run_job(client, {"title": f"كل المقالات، {name}", "filter": {}})
+        rows.append((f"{name}, {label}", seconds, pages, len(pdf), peaks()))
+        print(*rows[-1], flush=True)
+    return rows
+
+
 def main():
     from io import BytesIO
 
     from pypdf import PdfReader
 
-    from service.editions import make_edition
+    from service.app import create_app
     from service.editions.plan import in_section_order
-    from service.pool import RenderPool
     from service.render import Renderer
     from service.settings import Settings
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--articles", type=int, default=0,
+                        help="this many articles (the corpus again under other ids), "
+                             "local only, no one-document row; default: the corpus")
     parser.add_argument("--celery", action="store_true",
                         help="also on `matbaa worker` processes (Redis, PostgreSQL started here)")
     args = parser.parse_args()
     settings = Settings.from_env(data_dir=Path(tempfile.mkdtemp()))
     articles = list(corpus(settings.shared_dir))
-    renderer = Renderer(settings)
-    options = renderer.default_options()
+    if args.articles:
+        articles = more_articles(articles, args.articles)
     rows = []
-    start = time.perf_counter()
-    pdf = renderer.edition_pdf("كل المقالات", in_section_order(articles), options)
-    rows.append(("one document, this process", time.perf_counter() - start,
-                 len(PdfReader(BytesIO(pdf)).pages), len(pdf),
-                 [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
+    if not args.articles:
+        renderer = Renderer(settings)
+        start = time.perf_counter()
+        pdf = renderer.edition_pdf("كل المقالات", in_section_order(articles),
+                                   renderer.default_options())
+        rows.append(("one document, this process", time.perf_counter() - start,
+                     len(PdfReader(BytesIO(pdf)).pages), len(pdf),
+                     [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
     for count in args.processes:
-        pool = RenderPool(settings, count)
-        while pool.ready < count:
-            time.sleep(0.1)
-        # A cache folder of its own: the first edition finds nothing kept.
-        run_settings = settings.replace(render_processes=max(count, 2),
-                                        cache_dir=Path(tempfile.mkdtemp()))
-        # Half the articles updated since: their kept pages are stale.
-        half = [a.model_copy(update={"title": a.title + " ·"}) if i % 2 else a
-                for i, a in enumerate(articles)]
+        # A data folder of its own: SQLite store, cache folder, nothing kept yet; the
+        # articles stored directly (no background keeping), one job process.
+        env = {"MATBAA_DATA_DIR": tempfile.mkdtemp(prefix="matbaa-bench-"),
+               "MATBAA_RENDER_PROCESSES": str(count), "MATBAA_JOB_PROCESSES": "1",
+               "MATBAA_KEEP_EDITION_PAGES": "0", "MATBAA_LOG_LEVEL": "WARNING"}
+        app = create_app(Settings.from_env(environ=env))
+        store = app.extensions["matbaa.store"]
+        store.upsert_many(articles)
+        client = app.test_client()
+        # The job process and its render processes started and warm, on one article
+        # stored again afterwards (so that the cold run finds nothing kept).
+        run_job(client, {"title": "تحمية", "articles": [articles[0].id]})
+        store.upsert_many([articles[0].model_copy(update={"title": articles[0].title + " "})])
         try:
-            for name, chosen in (("cold (nothing kept)", articles), ("warm (all kept)", articles),
-                                 ("half kept", half)):
-                start = time.perf_counter()
-                pdf = make_edition(run_settings, renderer, "كل المقالات", chosen, options,
-                                   pool=pool)
-                elapsed = time.perf_counter() - start
-                peaks = [peak_mb(w.process.pid) for w in pool._idle]
-                rows.append((f"{name}, {count} render process(es)", elapsed,
-                             len(PdfReader(BytesIO(pdf)).pages), len(pdf),
-                             [resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                              *peaks]))
+            rows += three_runs(client, store, articles, f"{count} render process(es)",
+                               lambda: [peak_mb(os.getpid())] + [
+                                   peak_mb(p) for p in descendants(os.getpid())])
         finally:
-            pool.close()
+            if "matbaa.job_runner" in app.extensions:
+                app.extensions["matbaa.job_runner"].executor.shutdown(wait=True)
+            store.close()
     if args.celery:
         rows += celery_rows(articles, args.processes)
-    lines = ["## Editions: all 304 corpus articles in one PDF", "",
+    lines = [f"## Editions: {len(articles)} articles in one PDF", "",
              f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; command: "
              f"`.venv/bin/python bench/edition.py --processes {' '.join(map(str, args.processes))}"
+             f"{f' --articles {args.articles}' if args.articles else ''}"
              f"{' --celery' if args.celery else ''}`",
              "- one document: WeasyPrint lays out cover, contents (target-counter) and every "
-             "article at once; the others are assembled from kept article pages (README, "
-             "Editions): cold with nothing kept, warm with every article kept, half kept "
-             "with every other article updated since; peak memory of this process, then of "
-             "each render process.", "",
+             "article at once, in this process; the others are jobs through `POST /editions`, "
+             "timed to the PDF downloaded, assembled from kept article pages (README, "
+             "Editions): cold with nothing kept, warm with every article kept (another "
+             "title), half kept with every other article stored again since; peak memory of "
+             "the process that posts (and, locally, runs the web app), then of each job and "
+             "render process.", "",
              "| how | seconds | pages | s/article | s/page | PDF MB | peak MB per process |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, seconds, pages, size, peaks in rows:
@@ -105,22 +165,20 @@ def main():
                      f"{seconds / pages:.3f} | {size / 1e6:.1f} | "
                      + ", ".join(f"{p:.0f}" for p in peaks) + " |")
     section = "\n".join(lines) + "\n"
-    run.write_section("Editions", section)
+    run.write_section("Editions" if not args.articles else "Editions, large", section)
 
 
 def celery_rows(articles, counts):
-    """The same edition as a job on Celery workers (real Redis and PostgreSQL, on
-    127.0.0.1), timed from POST /editions to done, after a warm-up job."""
-    import os
+    """The same editions as jobs on Celery workers (real Redis and PostgreSQL, on
+    127.0.0.1), kept pages in the store, after a warm-up job."""
     import subprocess
-    from io import BytesIO
 
-    from pypdf import PdfReader
+    from sqlalchemy import text
 
     from service.app import create_app
+    from service.editions.kept import StorePages
     from service.settings import Settings
-    from service.store import Store
-    from tests.services import Postgres, Redis, wait_until
+    from tests.services import Postgres, Redis
 
     folder = Path(tempfile.mkdtemp(prefix="matbaa-bench-celery-"))
     redis, postgres = Redis(folder / "redis"), Postgres(folder / "pg")
@@ -128,12 +186,12 @@ def celery_rows(articles, counts):
     try:       # stopped even when the other one fails to start
         redis.start()
         postgres.start()
-        store = Store(postgres.url)
-        store.upsert_many(articles)
-        store.close()
         env = {"MATBAA_BROKER_URL": redis.url, "MATBAA_DATABASE_URL": postgres.url,
-               "MATBAA_DATA_DIR": str(folder / "data"), "MATBAA_LOG_LEVEL": "WARNING"}
+               "MATBAA_DATA_DIR": str(folder / "data"), "MATBAA_LOG_LEVEL": "WARNING",
+               "MATBAA_KEEP_EDITION_PAGES": "0"}
         app = create_app(Settings.from_env(environ=env))
+        store = app.extensions["matbaa.store"]
+        store.upsert_many(articles)
         client = app.test_client()
         for count in counts:
             worker = subprocess.Popen(
@@ -141,27 +199,18 @@ def celery_rows(articles, counts):
                 env={**os.environ, **env}, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, start_new_session=True)
             try:
-                def run_job(body):
-                    location = client.post("/editions", json=body).headers["Location"]
-                    wait_until(lambda: client.get(location).get_json()["status"] in (
-                        "done", "failed"), 900, "the edition")
-                    return client.get(location).get_json()
-
                 for _ in range(count):           # warm every worker process
-                    run_job({"title": "warm", "articles": [articles[0].id]})
-                start = time.perf_counter()
-                status = run_job({"title": "كل المقالات", "filter": {}})
-                elapsed = time.perf_counter() - start
-                children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children")
-                peaks = [peak_mb(int(pid)) for pid in children.read_text().split()]
-                with client.get(status["pdf"]) as response:
-                    pdf = response.data
+                    run_job(client, {"title": "تحمية", "articles": [articles[0].id]})
+                StorePages(store, 0)                # nothing kept for the cold run
+                with store.engine.begin() as connection:
+                    connection.execute(text("DELETE FROM kept_pages"))
+                rows += three_runs(client, store, articles,
+                                   f"Celery, 1 worker with {count} process(es)",
+                                   lambda: [peak_mb(p) for p in descendants(worker.pid)])
             finally:
                 os.killpg(worker.pid, 15)
                 worker.wait(timeout=60)
-            rows.append((f"Celery, 1 worker with {count} process(es)", elapsed,
-                         len(PdfReader(BytesIO(pdf)).pages), len(pdf), peaks))
-        app.extensions["matbaa.store"].close()
+        store.close()
     finally:
         redis.stop()
         postgres.stop()

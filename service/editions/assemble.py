@@ -17,7 +17,7 @@ from .plan import placement
 
 
 def assemble(renderer, title, articles, options, parts, render_footers=None, front=None,
-             overlays=None, fonts=None):
+             overlays=None, fonts=None, body=None):
     """Put laid-out parts together: front matter, page numbers, bookmarks. Returns bytes.
 
     ``parts``: the results of ``Renderer.edition_part``, in order.
@@ -31,6 +31,8 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
     A part is a laid-out part (``pdf``), or kept pages (``pdfs``: one PDF per article,
     in order, an iterable read as the edition is put together); ``fonts``
     (``kept.FontFiles``) gives kept pages' fonts their programs (``kept.merge_fonts``).
+    ``body``: the parts' pages put together already (``kept_body``, or a future of
+    it), made while the front and the page numbers were.
     """
     if front is None:
         front = renderer.edition_front(title, articles, options)
@@ -48,8 +50,14 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
     footer_pdfs = [pikepdf.open(io.BytesIO(pdf)) for pdf in made]   # open while used
     footers = [page for pdf in footer_pdfs for page in pdf.pages]
     number_pages = pikepdf.open(io.BytesIO(numbers_pdf))
-    edition = pikepdf.open(io.BytesIO(front["pdf"]))
-    sources = append_pages(edition, parts)      # open until the edition is saved
+    if body is None:
+        edition = pikepdf.open(io.BytesIO(front["pdf"]))
+        sources = append_pages(edition, parts)      # open until the edition is saved
+        if fonts is not None:
+            merge_fonts(edition, fonts)
+    else:
+        edition, sources = body.result() if hasattr(body, "result") else body
+        _put_front(edition, front["pdf"])
     for number in range(total):
         # By hand, not Page.add_overlay: that picks a new random resource name each
         # time, and the same edition must give the same bytes.  One name per page:
@@ -71,8 +79,6 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
             page.add_resource(form, pikepdf.Name.XObject, pikepdf.Name(name))
             page.contents_add(pikepdf.Stream(edition, f"q {name} Do Q".encode()),
                               prepend=False)
-    if fonts is not None:
-        merge_fonts(edition, fonts)
     _link_contents(edition, front["rooms"], numbers)
     with edition.open_outline() as outline:
         outline.root.clear()
@@ -94,16 +100,64 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
     return out.getvalue()
 
 
+def kept_body(parts, fonts=None):
+    """The parts' pages in a PDF of their own, their fonts merged (``fonts``): made
+    before the front is, which ``assemble`` then puts before them.  Returns the PDF
+    and the sources it still reads from."""
+    body = pikepdf.new()
+    sources = append_pages(body, parts)
+    if fonts is not None:
+        merge_fonts(body, fonts)
+    return body, sources
+
+
+def _put_front(edition, front_pdf):
+    """The cover and contents before the body's pages, and what the front's document
+    says of itself (language, named destinations, title and author), as an edition
+    built on its front has."""
+    front = pikepdf.open(io.BytesIO(front_pdf))
+    for index, page in enumerate(front.pages):
+        edition.pages.insert(index, page)
+    _own_streams(edition, front)
+    for key in ("/Lang", "/Names", "/ViewerPreferences", "/MarkInfo"):
+        if key in front.Root:
+            value = front.Root[key]
+            if isinstance(value, (pikepdf.Dictionary, pikepdf.Array)):
+                value = edition.copy_foreign(front.make_indirect(value))
+            edition.Root[key] = value
+    edition.trailer.Info = edition.copy_foreign(front.make_indirect(front.trailer.Info))
+    front.close()
+
+
 def append_pages(edition, parts):
-    """Every part's pages after the edition's own, in order.  Returns the sources,
-    to be kept open until the edition is saved (their streams are copied then)."""
+    """Every part's pages after the edition's own, in order.  Returns the sources
+    still open, to be kept until the edition is saved (their streams are copied then).
+    Kept pages (``pdfs``) are copied whole and closed one by one: an edition of
+    thousands of articles never holds them all open at once."""
     sources = []
     for part in parts:
-        for pdf in part["pdfs"] if "pdfs" in part else (part["pdf"],):
-            source = pikepdf.open(io.BytesIO(pdf))
+        if "pdfs" not in part:
+            source = pikepdf.open(io.BytesIO(part["pdf"]))
             sources.append(source)
             edition.pages.extend(source.pages)
+            continue
+        for pdf in part["pdfs"]:
+            with pikepdf.open(io.BytesIO(pdf)) as source:
+                edition.pages.extend(source.pages)
+                _own_streams(edition, source)
     return sources
+
+
+def _own_streams(edition, source):
+    """Copy the stream data of pages just taken from ``source`` into the edition,
+    which otherwise reads it from the source only when it is saved.  (A foreign object
+    copied again is the copy already made; a stream the pages do not use is not
+    written.)"""
+    for obj in source.objects:
+        if isinstance(obj, pikepdf.Stream):
+            copy = edition.copy_foreign(obj)
+            copy.write(obj.read_raw_bytes(), filter=copy.get("/Filter"),
+                       decode_parms=copy.get("/DecodeParms"), type_check=False)
 
 
 def _link_contents(edition, rooms, numbers):

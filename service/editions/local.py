@@ -6,7 +6,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from ..errors import MatbaaError
-from .assemble import assemble, page_count
+from .assemble import assemble, kept_body, page_count
 from .jobs import Jobs
 from .kept import FolderPages, page_key
 from .plan import footer_shares, in_section_order, section_openers
@@ -75,21 +75,25 @@ def make_edition(settings, renderer, title, articles, options, progress=None, po
             progress("prepared", done[0])
         return [(keys[i], *result) for i, result in zip(chunk, made)]
 
-    with ThreadPoolExecutor(max_workers=len(chunks) + 2) as executor:
+    # One chunk waiting per render process, not all at once: they count against
+    # MATBAA_RENDER_QUEUE as readers' renders do.
+    with ThreadPoolExecutor(max_workers=workers + 2) as executor:
         # The cover and contents need only the articles: made meanwhile, their page
         # numbers laid over them once every article's pages are counted.
         front = executor.submit((pool or renderer).edition_front, title, ordered, options)
         made = [entry for result in executor.map(one, chunks) for entry in result]
         # Kept while the edition is put together: it does not wait for the disk.
         kept_made = executor.submit(lambda: [kept.put(*entry) for entry in made])
-        front = front.result()
         starts, first = {}, 1
         for index, (_pdf, count) in enumerate(pages, 1):
             starts[index], first = first, first + count
         part = {"pdfs": (pdf for pdf, _count in pages), "pages": first - 1, "starts": starts}
+        # The articles' pages put together here while the render processes make the
+        # front and the page numbers.
+        body = executor.submit(kept_body, [part], renderer.font_files)
         pdf = assemble(pool or renderer, title, ordered, options, [part],
-                       _footers_on(pool) if pool is not None else None, front,
-                       fonts=renderer.font_files)
+                       _footers_on(pool) if pool is not None else None, front.result(),
+                       body=body)
         kept_made.result()
     if progress is not None:
         progress("laid-out", part["pages"])
