@@ -96,7 +96,10 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
     # where their glyphs disagree, and thousands of small dictionaries.
     edition.save(out, deterministic_id=True,
                  object_stream_mode=pikepdf.ObjectStreamMode.generate)
-    del sources
+    # Closed now, not whenever they are collected: a job process makes edition after
+    # edition, and an edition holds every object it copied from its sources.
+    for document in (edition, number_pages, *footer_pdfs, *sources):
+        document.close()
     return out.getvalue()
 
 

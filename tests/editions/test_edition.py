@@ -19,6 +19,7 @@ from service.verify import article_text, normalize, score_words
 from ..conftest import pdffonts, pdftotext, sample
 from ..test_archival import failures
 from ..test_corpus import corpus_articles
+from ..services import wait_until
 from ..test_http import assert_error
 
 SAMPLE_IDS = ["kuwait-coalition-meeting", "arabic-printing-history",
@@ -283,6 +284,29 @@ def test_edition_in_parallel_parts(shared_dir, store, tmp_path, monkeypatch):
     finally:
         pool.close()
 
+
+
+def test_a_cold_edition_of_many_parts_waits_its_turn(shared_dir, store, tmp_path):
+    """Many more parts than render processes: they are handed over a few at a time, not
+    all queued at once against MATBAA_RENDER_QUEUE (readers' renders wait there too)."""
+    from service.editions import make_edition
+    from service.pool import RenderPool
+    from service.render import Renderer
+    from service.settings import Settings
+
+    settings = Settings.from_env(data_dir=tmp_path / "data", edition_part_articles=1,
+                                 render_queue=2)
+    renderer = Renderer(settings)
+    pool = RenderPool(settings, 2)
+    try:
+        wait_until(lambda: pool.ready == 2, 60, "the render processes started")
+        store.upsert_many(corpus_articles(shared_dir))
+        chosen = store.find(section="sport")[:9]
+        pdf = make_edition(settings, renderer, "رياضة", chosen, renderer.default_options(),
+                           pool=pool)
+        check_edition(pdf, chosen, tmp_path)
+    finally:
+        pool.close()
 
 
 def body_text(pdf, tmp_path):
