@@ -52,10 +52,10 @@ def _now():
     return datetime.now(timezone.utc)
 
 
-def store_error(exc):
+def store_error(exc, what="article store error"):
     """StoreUnavailable for a database error, ``transient`` when the connection was lost
     or refused (the database restarting, a network cut): a retry may well succeed."""
-    error = StoreUnavailable(f"article store error: {exc.__class__.__name__}")
+    error = StoreUnavailable(f"{what}: {exc.__class__.__name__}")
     error.transient = isinstance(exc, (OperationalError, InterfaceError)) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated)
     return error
@@ -101,7 +101,8 @@ class Store:
             Base.metadata.create_all(self.engine, tables=[ArticleRow.__table__,
                                                           SourceRow.__table__])
         except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"cannot open the article store: {exc.__class__.__name__}")
+            # Refused while the database restarts: transient, as for any later call.
+            raise store_error(exc, "cannot open the article store") from exc
 
     def upsert(self, article, if_match=None):
         """Insert or update ``article``; return 'created', 'updated' or 'unchanged'.

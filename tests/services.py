@@ -108,6 +108,24 @@ class Postgres:
         self.process = None
         self.restarted = True
 
+    def down(self):
+        """`pg_ctl stop`: refused connections until ``up()``, the data kept."""
+        self.pg_ctl("stop")
+        if self.process is not None:
+            _end(self.process)
+            self.process = None
+        self.restarted = True
+
+    def ping(self):
+        return subprocess.run(
+            [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+            capture_output=True).returncode == 0
+
+    def up(self):
+        self.pg_ctl("-l", str(self.folder / "postgres-restarted.log"), "-o",
+                    f"-p {self.port} -h 127.0.0.1 -k {self.folder} -c fsync=off "
+                    "-c max_connections=50", "start")
+
     def stop(self):
         if getattr(self, "restarted", False):
             try:

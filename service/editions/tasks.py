@@ -64,12 +64,11 @@ def make_celery(settings):
 
     @app.task(name="matbaa.edition.start", bind=True)
     def start(task, job_id):
-        store = _store(settings)
         try:
-            parts = plan_job(settings, store, job_id)
+            parts = plan_job(settings, _store(settings), job_id)
         except Exception as exc:            # nothing to lay out: the job says why
             _retry_if_lost(task, exc, job_id, "planning")
-            Jobs(store).fail(job_id, exc)
+            _fail(settings, job_id, exc)
             return
         if len(parts) > 1:       # enqueued first, so it is done before the assembly
             _enqueue(front_task, job_id)
@@ -86,12 +85,12 @@ def make_celery(settings):
 
     @app.task(name="matbaa.edition.part", bind=True)
     def part_task(task, job_id, part):
-        store = _store(settings)
         # The page-number pages in shares, on whichever processes are free; without a
         # front made beside the parts (no share), the assembly makes everything itself.
-        shares = _step(task, store, job_id, f"part {part}",
-                       lambda: run_part(settings, store, _renderer(settings), job_id, part),
-                       stalled_after_parts, lambda: overlay_count(store, job_id))
+        shares = _step(task, settings, job_id, f"part {part}",
+                       lambda store: run_part(settings, store, _renderer(settings), job_id,
+                                              part),
+                       stalled_after_parts, overlay_count)
         if shares is None:
             return
         for share in range(shares):
@@ -101,21 +100,20 @@ def make_celery(settings):
 
     @app.task(name="matbaa.edition.overlay", bind=True)
     def overlay_task(task, job_id, share):
-        store = _store(settings)
-        if _step(task, store, job_id, f"page numbers {share}",
-                 lambda: make_overlay(settings, store, _renderer(settings), job_id, share),
-                 stalled_after_overlays, lambda: True):
+        if _step(task, settings, job_id, f"page numbers {share}",
+                 lambda store: make_overlay(settings, store, _renderer(settings), job_id,
+                                            share),
+                 stalled_after_overlays, lambda _store, _job_id: True):
             _enqueue(assemble_task, job_id)
 
     @app.task(name="matbaa.edition.assemble", bind=True)
     def assemble_task(task, job_id):
-        store = _store(settings)
         try:
-            assemble_job(settings, store, _renderer(settings), job_id)
+            assemble_job(settings, _store(settings), _renderer(settings), job_id)
         except Exception as exc:
             _retry_if_lost(task, exc, job_id, "assembly")
             log.exception("edition %s assembly failed", job_id)
-            Jobs(store).fail(job_id, exc)
+            _fail(settings, job_id, exc)
 
     app.matbaa_start = start
     app.matbaa_tasks = {"start": start, "front": front_task, "part": part_task,
@@ -299,27 +297,40 @@ def assemble_job(settings, store, renderer, job_id):
 # -- handing on ------------------------------------------------------------
 
 
-def _step(task, store, job_id, what, run, stalled, then):
-    """Run one step of an edition job (``run()``: True when this task is the one to
-    hand on to the next stage) and return ``then()`` if it hands on, else None.
+def _step(task, settings, job_id, what, run, stalled, then):
+    """Run one step of an edition job (``run(store)``: True when this task is the one
+    to hand on to the next stage) and return ``then(store, job_id)`` if it hands on,
+    else None.
 
     A redelivered task also hands on when ``stalled(store, job_id)``: its process may
     have been lost between claiming the next stage and enqueueing it, and the next
     stages are idempotent.  A failure fails the job, with its error.
     """
     try:
-        if not run():
+        # Opened here, inside the retry: a process's first task may find the database
+        # restarting.
+        store = _store(settings)
+        if not run(store):
             # A retry (after a lost connection) may have claimed before it lost it.
             if not ((_redelivered(task) or task.request.retries) and stalled(store, job_id)):
                 return None
             log.warning("edition %s: %s redelivered; its next stage enqueued again",
                         job_id, what)
-        return then()
+        return then(store, job_id)
     except Exception as exc:
         _retry_if_lost(task, exc, job_id, what)
         log.exception("edition %s %s failed", job_id, what)
-        Jobs(store).fail(job_id, exc)
+        _fail(settings, job_id, exc)
         return None
+
+
+def _fail(settings, job_id, exc):
+    """Record a job's failure; when even that cannot be done (the store away for longer
+    than the retries), the reaper finds the job without progress."""
+    try:
+        Jobs(_store(settings)).fail(job_id, exc)
+    except StoreUnavailable:
+        log.exception("edition %s: its failure could not be recorded", job_id)
 
 
 # Retries of a step whose connection to the store was lost: 1, 2, 4 … 30 s apart,
@@ -408,9 +419,11 @@ def _reaper(app, settings, stop):
     """The reaper's loop, in the worker's main process: at start, then every few
     minutes (a quarter of MATBAA_JOB_STALL, between 5 s and 5 min)."""
     interval = max(5, min(300, settings.job_stall / 4))
-    store = Store(settings.store_url)
+    store = None
     while True:
         try:
+            # Opened in the loop: the worker may start while the database is away.
+            store = store or Store(settings.store_url)
             reap(app, settings, store)
         except Exception:         # the store away: try again at the next round
             log.exception("the edition reaper could not look for stalled jobs")

@@ -107,6 +107,14 @@ def post_edition(client, section, title):
     return response.headers["Location"]
 
 
+def forget_kept_pages(store):
+    from service.editions.kept import KeptPageRow
+
+    with store.engine.begin() as connection:
+        KeptPageRow.__table__.create(connection, checkfirst=True)
+        connection.execute(KeptPageRow.__table__.delete())
+
+
 def finished(client, location, seen=None):
     status = client.get(location).get_json()
     if seen is not None:
@@ -450,6 +458,9 @@ def test_postgresql_restarted_mid_edition(web, backends, tmp_path, corpus_in_pos
     lost theirs run again (Celery retries, backoff); the edition completes."""
     settings, env, app = web
     _redis, postgres = backends
+    # Laid out from nothing: with the pages an earlier test kept, the job is over
+    # before the restart.
+    forget_kept_pages(app.extensions["matbaa.store"])
     worker = Worker(env, tmp_path, 2)
     try:
         client = app.test_client()
@@ -468,6 +479,32 @@ def test_postgresql_restarted_mid_edition(web, backends, tmp_path, corpus_in_pos
         print("\n".join(line for line in log.splitlines() if "connection was lost" in line))
     finally:
         worker.stop()
+
+
+def test_worker_started_while_postgresql_is_down(web, backends, tmp_path, corpus_in_postgres):
+    """A job queued, then PostgreSQL stopped before any worker process has opened the
+    store: the first task's refused connection is retried like a lost one, and the job
+    completes once PostgreSQL is back (it used to stay queued, its task dropped)."""
+    settings, env, app = web
+    _redis, postgres = backends
+    client = app.test_client()
+    location = post_edition(client, "sport", "رياضة بعد توقف القاعدة")
+    postgres.down()
+    worker = Worker(env, tmp_path, 1)
+    try:
+        log_path = Path(worker.log.name)
+        wait_until(lambda: "connection was lost" in log_path.read_text(errors="replace"),
+                   90, "a retry of the first task")
+        postgres.up()
+        wait_until(lambda: finished(client, location), 180, "the edition after PostgreSQL")
+        status = client.get(location).get_json()
+        assert status["status"] == "done", status
+        sport = [a for a in corpus_in_postgres if a.section == "sport"]
+        assert status["done"] == status["total"] == len(sport)
+    finally:
+        worker.stop()
+        if not postgres.ping():
+            postgres.up()
 
 
 def test_the_reaper_takes_up_jobs_whose_next_steps_were_lost(web, tmp_path, corpus_in_postgres):
