@@ -199,6 +199,31 @@ def add_mark_twins(font):
     return {index[twin.removesuffix(".text")]: index[twin] for twin in twins}
 
 
+def add_text_glyphs(font):
+    """Add invisible glyphs that only carry text; return {"space"|"rlm": glyph id}.
+
+    service/engine/textlayer.py draws them for the readers (READER_SPACING there):
+    ``space.text``, the space's advance and no ink, stands for a justified space,
+    whose text is a bare space; ``rlm.text``, zero-width, carries U+200F where such
+    a space meets a left-to-right run.  They are in no cmap: no text is shaped to
+    them, and the font's own U+200F glyph (a visible arrow in Noto) is never drawn.
+    """
+    from fontTools.ttLib.tables._g_l_y_f import Glyph
+
+    glyf, hmtx = font["glyf"], font["hmtx"]
+    space = font.getBestCmap()[0x20]
+    added = {"space": ("space.text", hmtx[space]), "rlm": ("rlm.text", (0, 0))}
+    order = list(font.getGlyphOrder())
+    for name, metrics in added.values():
+        glyf.glyphs[name] = Glyph()
+        hmtx.metrics[name] = metrics
+        order.append(name)
+    font.setGlyphOrder(order)
+    glyf.glyphOrder = order
+    index = {name: gid for gid, name in enumerate(order)}
+    return {key: index[name] for key, (name, _metrics) in added.items()}
+
+
 def build_one(source, target, ranges):
     """Subset one upstream font; the upstream timestamps keep the output byte-identical."""
     options = subset.Options()
@@ -216,8 +241,9 @@ def build_one(source, target, ranges):
     subsetter.subset(font)
     add_ltr_variants(font)
     twins = add_mark_twins(font)
+    text_glyphs = add_text_glyphs(font)
     font.save(target, reorderTables=True)
-    return twins
+    return twins, text_glyphs
 
 
 def main():
@@ -230,7 +256,7 @@ def main():
         manifest = {"package": PACKAGE, "package_version": version, "fonts": []}
         for out, family, weight, style, role, upstream, ranges in FONTS:
             source = root / UPSTREAM_DIR / upstream
-            twins = build_one(source, HERE / out, ranges)
+            twins, text_glyphs = build_one(source, HERE / out, ranges)
             name = TTFont(HERE / out)["name"]
             manifest["fonts"].append({
                 "file": out, "family": family, "weight": weight, "style": style,
@@ -241,6 +267,8 @@ def main():
                 "upstream_sha256": sha256(source),
                 # glyph id of each mark -> glyph id of its invisible twin
                 "mark_twins": {str(mark): twin for mark, twin in sorted(twins.items())},
+                # invisible glyphs the text layer draws: a justified space, U+200F
+                "text_glyphs": text_glyphs,
             })
         (HERE / "OFL.txt").write_text(
             ofl_text(root / "usr/share/doc" / PACKAGE / "copyright"), encoding="utf-8")

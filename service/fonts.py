@@ -55,6 +55,10 @@ class FontSet:
         self.mark_twins = {
             entry["sha256"]: {int(mark): twin for mark, twin in entry.get("mark_twins", {}).items()}
             for entry in manifest["fonts"]}
+        # sha256 of a font file -> {"space"|"rlm": glyph id of an invisible glyph that
+        # carries that text} (fonts/build.py, add_text_glyphs)
+        self.text_glyphs = {entry["sha256"]: entry.get("text_glyphs", {})
+                            for entry in manifest["fonts"]}
 
     def check(self):
         """Verify every file's hash and the coverage every role needs; return a report."""

@@ -57,12 +57,34 @@ MARK_CATEGORIES = {"Mn", "Me"}
 # Bidi classes that take the direction of the text around them (as fonts/build.py).
 NEUTRAL_BIDI = {"WS", "ON", "ES", "ET", "CS", "S"}
 RLM, LRM, WORD_JOINER = "\u200f", "\u200e", "\u2060"
+# The texts of a space (neutral_text).
+SPACE_TEXTS = frozenset((f" {RLM}", f" {LRM}"))
 # Left-to-right punctuation written bare (neutral_text).
 NUMBER_SEPARATORS = set(".,:%-")
 _GLYPH_INFO = 20   # bytes in a PangoGlyphInfo; install() checks it against Pango's
 # Lines drawn by show_line where WeasyPrint would draw them the same (tests switch it off
 # to compare the bytes).
 FAST_DRAWING = True
+# Justified spaces drawn for PDFBox and poppler alike (docs/readers.md).  WeasyPrint
+# justifies a line by widening each space half before and half after its glyph.  PDFBox
+# (Apache Tika) starts a new chunk of a line at a gap that does not follow a glyph whose
+# text ends with a space, and joins a line's chunks left to right, each reordered on its
+# own: justified Arabic lines came out with their words shuffled.  So show_line draws a
+# widened space as an invisible glyph of the space's advance whose text is a bare space
+# (fonts/build.py, add_text_glyphs), where its gap starts, the whole gap after it; a
+# space has no ink, so no pixel moves.  poppler skips a bare space and, reordering a
+# right-to-left line, takes what stands just left of a left-to-right run (a number, a
+# Latin word) into that run, which glued «14» to the next word: where such a space ends
+# a right-to-left run and a left-to-right run follows, an invisible, zero-width U+200F
+# is drawn between them.  Other spaces keep their text with its mark (neutral_text),
+# which poppler needs, and so do left-to-right lines, which PDFBox joins in order.
+# Tests switch this off to compare the bytes with WeasyPrint's.
+READER_SPACING = True
+# The longest row of spaces drawn so (a table laid out with no-break spaces is left as
+# WeasyPrint draws it: poppler skips a bare space, and read such a row as a gutter).
+SPACE_ROW = 3
+# sha256 of a font file -> {"space"|"rlm": invisible glyph id} (fonts/build.py)
+_text_glyphs = {}
 
 
 
@@ -96,6 +118,7 @@ def _refresh_text_layer(context):
     _kept["budget"] = context.kept_lines_bytes
     if context.font_set is not None:
         draw_text_module.draw_first_line.mark_twins.update(context.font_set.mark_twins)
+        _text_glyphs.update(context.font_set.text_glyphs)
 
 
 def _prepare_text_layer(context):
@@ -117,6 +140,8 @@ def _prepare_text_layer(context):
     if ffi.sizeof("PangoGlyphInfo") != _GLYPH_INFO or ffi.sizeof("PangoGlyphGeometry") != 12:
         raise Refused("PangoGlyphInfo is no longer five 32-bit fields")
     twins_by_file = dict(context.font_set.mark_twins) if context.font_set is not None else {}
+    if context.font_set is not None:
+        _text_glyphs.update(context.font_set.text_glyphs)
 
     def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
         layout = textbox.pango_layout
@@ -342,7 +367,10 @@ def show_line(stream, textbox, matrix, runs):
     stream.set_text_matrix(*matrix.values)
     previous_pango_font = None
     string = ""
-    for pango_font, font, font_size, fields, (start, length, level), clusters, cuts in runs:
+    spacing = READER_SPACING
+    spaces_before = 0
+    for index, (pango_font, font, font_size, fields, (start, length, level), clusters,
+                cuts) in enumerate(runs):
         if pango_font != previous_pango_font:
             previous_pango_font = pango_font
             if string:
@@ -374,9 +402,6 @@ def show_line(stream, textbox, matrix, runs):
                     t2 = length if i == count - 1 else clusters[i + 1]
                 to_unicode[glyph_id] = utf8[start + t1:start + t2].decode()
             offset = x_offset / font_size
-            if offset:
-                parts.append(f">{-offset}<")
-            parts.append(f"{glyph_id:04x}")
             logical_width = widths.get(glyph_id)
             if logical_width is None:
                 pango.pango_font_get_glyph_extents(
@@ -384,11 +409,67 @@ def show_line(stream, textbox, matrix, runs):
                 logical_width = widths[glyph_id] = round(
                     stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
             kerning = logical_width + offset - width * 1000 * FROM_UNITS / font_size
+            is_space = to_unicode[glyph_id] in SPACE_TEXTS
+            spaces_before = spaces_before + 1 if is_space else 0
+            if (spacing and offset and level % 2 and is_space
+                    and spaces_before + _spaces_after(runs, index, i) <= SPACE_ROW
+                    and (text_glyphs := _text_glyphs_of(font))):
+                # A justified space (READER_SPACING), at the start of its gap; the
+                # glyphs after it where WeasyPrint puts them, to the same rounding.
+                blank = text_glyphs["space"]
+                if blank not in widths:
+                    pango.pango_font_get_glyph_extents(
+                        pango_font, blank, stream.ink_rect, stream.logical_rect)
+                    widths[blank] = round(
+                        stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
+                parts.append(f"{blank:04x}>"
+                             f"{widths[blank] - logical_width - offset + int(kerning)}<")
+                if i == count - 1 and index + 1 < len(runs) and runs[index + 1][4][2] % 2 == 0:
+                    parts.append(f"{text_glyphs['rlm']:04x}")
+                continue
+            if offset:
+                parts.append(f">{-offset}<")
+            parts.append(f"{glyph_id:04x}")
             if kerning:
                 parts.append(f">{int(kerning)}<")
         run_string = "".join(parts)
         string += run_string[:-1] if run_string[-1] == "<" else run_string + ">"
     stream.show_text(string)
+
+
+def _spaces_after(runs, index, i):
+    """How many spaces are drawn right after glyph ``i`` of ``runs[index]`` (up to
+    ``SPACE_ROW``)."""
+    count = 0
+    while count < SPACE_ROW:
+        i += 1
+        while index < len(runs) and 5 * i >= len(runs[index][3]):
+            index, i = index + 1, 0
+        if index == len(runs) or (
+                runs[index][1].to_unicode.get(runs[index][3][5 * i]) not in SPACE_TEXTS):
+            return count
+        count += 1
+    return count
+
+
+def _text_glyphs_of(font):
+    """{"space"|"rlm": glyph id} of the invisible glyphs of a WeasyPrint font's file,
+    their text and widths given to the font; empty for a font without them."""
+    glyphs = getattr(font, "matbaa_text_glyphs", None)
+    if glyphs is None:
+        glyphs = font.matbaa_text_glyphs = _text_glyphs.get(_digest_of(font), {})
+        if glyphs:
+            font.to_unicode[glyphs["space"]] = " "
+            font.to_unicode[glyphs["rlm"]] = RLM
+            font.widths[glyphs["rlm"]] = 0
+    return glyphs
+
+
+def _digest_of(font):
+    digest = getattr(font, "matbaa_digest", None)
+    if digest is None:
+        digest = font.matbaa_digest = hashlib.sha256(font.file_content).hexdigest()
+    return digest
 
 
 class _Settled:
@@ -427,8 +508,7 @@ def _twins_of(font, twins_by_file):
     """The mark twins of the file behind a WeasyPrint font."""
     twins = getattr(font, "matbaa_twins", None)
     if twins is None:
-        digest = hashlib.sha256(font.file_content).hexdigest()
-        twins = font.matbaa_twins = twins_by_file.get(digest, {})
+        twins = font.matbaa_twins = twins_by_file.get(_digest_of(font), {})
     return twins
 
 
@@ -462,7 +542,8 @@ def neutral_text(char, rtl):
     poppler's pdftotext treats the character as belonging to a run only if a
     directional mark stands on the side facing that run, so punctuation is
     framed by marks.  A space is followed by its mark only: pdf.js treats a
-    glyph whose text starts with white space as a space.  (pdf.js skips a
+    glyph whose text starts with white space as a space.  (A justified space is
+    drawn as another glyph, READER_SPACING.)  (pdf.js skips a
     glyph whose text ends with a format character, so it leaves punctuation
     out; the words it reads are unaffected.)
 

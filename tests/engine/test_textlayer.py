@@ -99,8 +99,10 @@ def test_lines_drawn_from_the_fields_read_give_weasyprints_bytes(renderer, monke
     """show_line draws a line from the glyph fields the text layer has read; WeasyPrint
     reads them again from C.  Same PDF, byte for byte: marks (swapped for their twins),
     ligatures, Latin, digits, kerning, justified spaces, a glyph no font has (drawn by
-    WeasyPrint, as are running headers cut with an ellipsis), several fonts on a line."""
+    WeasyPrint, as are running headers cut with an ellipsis), several fonts on a line.
+    (Without the spaces drawn for the readers, which WeasyPrint does not do.)"""
     monkeypatch.setattr(textlayer, "KEEP_LINES", False)     # lines shaped again to be drawn
+    monkeypatch.setattr(textlayer, "READER_SPACING", False)
     drawn = []
     show_line = textlayer.show_line
     monkeypatch.setattr(textlayer, "show_line", lambda *a: drawn.append(1) or show_line(*a))
@@ -292,3 +294,33 @@ def test_kept_lines_stay_within_their_memory(renderer, monkeypatch):
         counts.clear()
         assert renderer.pdf(article).pdf == whole
         assert least <= counts["kept"] <= most, (budget, counts)
+
+
+def pages_as_pixels(pdf, tmp_path):
+    """Every page of ``pdf`` in 8-bit gray at 100 dpi (pdftoppm), as bytes."""
+    path = tmp_path / "pages.pdf"
+    path.write_bytes(pdf)
+    for old in tmp_path.glob("page-*.pgm"):
+        old.unlink()
+    subprocess.run(["pdftoppm", "-gray", "-r", "100", str(path), str(tmp_path / "page")],
+                   check=True)
+    return [page.read_bytes() for page in sorted(tmp_path.glob("page-*.pgm"))]
+
+
+def test_spaces_drawn_for_the_readers_change_no_pixel(renderer, monkeypatch, tmp_path):
+    """Justified spaces drawn at the start of their gap and the invisible U+200F before
+    a left-to-right run (READER_SPACING): the same pages, pixel for pixel, as the
+    glyphs drawn where WeasyPrint draws them; but not the same PDF."""
+    from ..test_readers import JUSTIFIED
+
+    articles = [parse_article(sample(name)) for name in (
+        "kuwait-coalition-meeting", "arabic-printing-history", "nova-digital-archive-platform")]
+    articles.append(parse_article(JUSTIFIED))
+    for article in articles:
+        spaced = renderer.pdf(article).pdf
+        monkeypatch.setattr(textlayer, "READER_SPACING", False)
+        as_weasyprint = renderer.pdf(article).pdf
+        monkeypatch.setattr(textlayer, "READER_SPACING", True)
+        assert spaced != as_weasyprint, article.id
+        pages = pages_as_pixels(spaced, tmp_path)
+        assert pages and pages == pages_as_pixels(as_weasyprint, tmp_path), article.id
