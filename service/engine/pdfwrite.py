@@ -1,4 +1,5 @@
-"""Writing the PDF: WeasyPrint's writer, made cheaper in two places; the same pages.
+"""Writing the PDF: WeasyPrint's writer, made cheaper in two places and stricter in
+one; the same pages.
 
 **Streams are deflated at zlib's default level (6), not 9.**  pydyf compresses
 every content stream and embedded font at level 9: ~6% of a two-page article's
@@ -18,7 +19,16 @@ compressed bytes differ and the pixels do not.  Each article's QR code was
 encoded again in every render (the seed's is a 296-px square): 4% of an edition
 part's time in a py-spy profile.
 
-tests/test_pdfwrite.py checks both.
+**A stream whose data ends with a carriage return ends with CR LF.**  pydyf writes
+``stream``, the data, LF, ``endstream``.  Deflated data ends with the Adler-32 of
+what it holds, so about one stream in 256 ends with the byte CR; then CR LF stands
+before ``endstream``, and a validator reading it back as the end-of-line marker
+finds a /Length one byte longer than the data (page-validation's
+PDFA3A-STREAM-LENGTH-001 on an archival article).  Such a stream gets a CR LF of
+its own after its data, so the marker is CR LF whichever way it is read, and the
+/Length is the same.
+
+tests/engine/test_pdfwrite.py checks all three.
 """
 
 import io
@@ -92,8 +102,41 @@ def _prepare_png_rows(_context):
     return apply
 
 
+def _stream_eol_active():
+    import pydyf
+
+    return getattr(pydyf.Stream.__dict__["data"].fget, "matbaa_pdfwrite", False)
+
+
+def _prepare_stream_eol(_context):
+    import pydyf
+
+    from . import Refused
+
+    prop = pydyf.Stream.__dict__["data"]
+    if not isinstance(prop, property):
+        raise Refused("pydyf.Stream.data is not a property")
+    original = prop.fget
+    if not original(pydyf.Stream([b"q\r"])).endswith(b"\nstream\nq\r\nendstream"):
+        raise Refused("pydyf.Stream.data does not write stream LF, the data, LF endstream")
+
+    def data(self):
+        written = original(self)
+        if written.endswith(b"\r\nendstream"):
+            written = written[:-len(b"\nendstream")] + b"\r\nendstream"
+        return written
+
+    data.matbaa_pdfwrite = True
+    data.original = original
+
+    def apply():
+        pydyf.Stream.data = property(data)
+
+    return apply
+
+
 def _mends():
-    from . import SPEED, Mend
+    from . import CORRECTNESS, SPEED, Mend
 
     return [
         Mend("deflate-level", SPEED, ("pydyf.zlib",),
@@ -103,6 +146,10 @@ def _mends():
         Mend("png-rows", SPEED, ("weasyprint.images.RasterImage._get_png_data",),
              "a PNG's compressed rows go into the PDF as they are, not decoded and encoded "
              "again", "weasyprint-pngs-encoded-again", _prepare_png_rows, _png_rows_active),
+        Mend("stream-eol", CORRECTNESS, ("pydyf.Stream.data",),
+             "a stream whose data ends with CR ends with CR LF, so that validators read its "
+             "/Length as written (PDF/A)", "pydyf-stream-data-ending-with-cr",
+             _prepare_stream_eol, _stream_eol_active),
     ]
 
 
@@ -112,6 +159,9 @@ def uninstall():
     from weasyprint import images
 
     pydyf.zlib = zlib
+    data = pydyf.Stream.__dict__["data"].fget
+    if getattr(data, "matbaa_pdfwrite", False):
+        pydyf.Stream.data = property(data.original)
     current = images.RasterImage.__dict__["_get_png_data"].__func__
     if getattr(current, "matbaa_pdfwrite", False):
         images.RasterImage._get_png_data = staticmethod(current.original)

@@ -28,7 +28,7 @@ def test_weasyprint_is_the_version_the_mends_were_made_from():
 def test_version_lists_every_mend_all_active(client):
     listed = client.get("/version").get_json()["mends"]
     assert [m["name"] for m in listed] == [m.name for m in engine.mends()]
-    assert len(listed) == 9
+    assert len(listed) == 10
     assert all(m["active"] for m in listed), listed
     assert all(m["why"] and m["needed_for"] in ("correctness", "speed") for m in listed)
     assert client.get("/health").get_json()["checks"]["engine"] == {"ok": True, "inactive": []}

@@ -137,3 +137,45 @@ def test_streams_are_deflated_at_level_6_with_the_same_content(renderer):
         level_6 = zlib.compressobj(6)
         assert raw == level_6.compress(decoded) + level_6.flush()
     assert sum(len(raw) for raw, _ in ours) > sum(len(raw) for raw, _ in theirs)
+
+
+def stream_length_failures(pdf):
+    import page
+
+    return [f.rule_id for f in page.validate_pdf_bytes(pdf, profile="3a").failures
+            if f.rule_id.startswith("PDFA3A-STREAM-LENGTH")]
+
+
+def pdf_with_contents(data):
+    """A one-page PDF written by pydyf whose page content is ``data``, deflated."""
+    import pydyf
+
+    document_ = pydyf.PDF()
+    contents = pydyf.Stream([data], compress=True)
+    document_.add_object(contents)
+    document_.add_page(pydyf.Dictionary({
+        "Type": "/Page", "Parent": document_.pages.reference,
+        "MediaBox": pydyf.Array([0, 0, 200, 200]), "Contents": contents.reference}))
+    out = io.BytesIO()
+    document_.write(out)
+    return out.getvalue()
+
+
+def ends_with_cr(data):
+    compressed = zlib.compressobj(pdfwrite.LEVEL)
+    return (compressed.compress(data) + compressed.flush()).endswith(b"\r")
+
+
+def test_a_stream_ending_with_cr_keeps_its_length_readable():
+    # Page contents whose deflated bytes end with CR (their Adler-32 does), as an
+    # archival article's page did.
+    data = next(content for n in range(2000)
+                if ends_with_cr(content := f"0 0 {n} 10 re f".encode()))
+    ours = pdf_with_contents(data)
+    with weasyprint_as_it_is():
+        theirs = pdf_with_contents(data)
+    assert b"\r\r\nendstream" in ours and b"\r\r\nendstream" not in theirs
+    assert stream_length_failures(theirs) == ["PDFA3A-STREAM-LENGTH-001"]
+    assert stream_length_failures(ours) == []
+    with pikepdf.open(io.BytesIO(ours)) as document_:
+        assert document_.pages[0].Contents.read_bytes() == data
