@@ -77,3 +77,31 @@ def test_justified_arabic_lines_read_in_order(reader, renderer, tmp_path, monkey
         # Spaces drawn as WeasyPrint draws them: the same lines come apart.
         monkeypatch.setattr(textlayer, "READER_SPACING", False)
         assert score_words(expected, read_back("as-weasyprint")).ratio < 0.99
+
+
+# Inline markup inside justified lines: WeasyPrint draws each inline box's text apart,
+# so a widened space can end one box with the next box's Latin or digits beside it.
+INLINE = {
+    "id": "inline", "title": "تقرير الطاقة السنوي",
+    "body_html":
+        "<p>ناقشت اللجنة في اجتماعها الدوري مع ممثلي الشركات تقرير <em>Energy Outlook</em> "
+        "لعام 2030 وخطة من 15 بنداً، ثم عرض المدير <strong>أرقام الإنتاج</strong> "
+        "للربع الثاني التي بلغت 3.2 مليون برميل، وأشار إلى تقرير <a "
+        "href=\"https://example.org/r\">Open Data</a> الصادر في 2024 عن الهيئة العامة "
+        "للإحصاء والمعلومات في البلاد.</p>"}
+
+
+@pytest.mark.parametrize("reader", ["poppler"])
+def test_inline_markup_in_justified_lines_reads_in_order(reader, renderer, tmp_path):
+    """A justified space that ends an inline box («لعام» after <em>Energy Outlook</em>)
+    keeps the invisible U+200F before what follows it: without it poppler took the
+    space into the Latin run and lost the words on either side."""
+    if reason := unavailable(reader):
+        missing(reason)
+    article = parse_article(INLINE)
+    path = tmp_path / "inline.pdf"
+    path.write_bytes(renderer.pdf(article).pdf)
+    text = read(reader, path)
+    expected = article_text(article)
+    assert score_words(expected, text).ratio >= 0.995, text
+    assert missing_numbers(expected, text) == [], text

@@ -76,7 +76,8 @@ FAST_DRAWING = True
 # right-to-left line, takes what stands just left of a left-to-right run (a number, a
 # Latin word) into that run, which glued «14» to the next word: where such a space ends
 # a right-to-left run and a left-to-right run follows, an invisible, zero-width U+200F
-# is drawn between them.  Other spaces keep their text with its mark (neutral_text),
+# is drawn between them; also where it ends its inline box's line, since the box
+# beside it (an <em>, a link) is drawn apart and may be left to right.  Other spaces keep their text with its mark (neutral_text),
 # which poppler needs, and so do left-to-right lines, which PDFBox joins in order.
 # Tests switch this off to compare the bytes with WeasyPrint's.
 READER_SPACING = True
@@ -424,7 +425,7 @@ def show_line(stream, textbox, matrix, runs):
                         stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
                 parts.append(f"{blank:04x}>"
                              f"{widths[blank] - logical_width - offset + int(kerning)}<")
-                if i == count - 1 and index + 1 < len(runs) and runs[index + 1][4][2] % 2 == 0:
+                if i == count - 1 and (index + 1 == len(runs) or runs[index + 1][4][2] % 2 == 0):
                     parts.append(f"{text_glyphs['rlm']:04x}")
                 continue
             if offset:
