@@ -390,15 +390,17 @@ def _read_articles(path):
               help="Least share of the article's words each reader must give back in order.")
 @click.option("--reader", "reader_names", multiple=True, default=("poppler",),
               show_default=True,
-              type=click.Choice(["poppler", "pdfium", "mupdf", "pdfjs", "pdfbox", "all"]),
+              type=click.Choice(["poppler", "pdfium", "mupdf", "pymupdf", "pdfjs", "pdfbox",
+                                 "all"]),
               help="Read the PDF as this reader does (service/readers.py); again for more; "
-                   "all: the five.")
+                   "all: every one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def verify(pdf, source, threshold, reader_names, as_json):
     """Check that a PDF's text layer reads back as the article.
 
-    For each reader asked for (poppler's pdftotext; PDFium, Chrome's; MuPDF; pdf.js,
-    Firefox's; PDFBox, what Apache Tika indexes with) it reports the share of the
+    For each reader asked for (poppler's pdftotext; PDFium, Chrome's; MuPDF 1.21's
+    mutool and current MuPDF's PyMuPDF; pdf.js, Firefox's; PDFBox, what Apache Tika
+    indexes with) it reports the share of the
     article's words found in order, words missing or out of order, letters dropped
     or inserted and numbers not given back as written; and the characters no
     bundled font covers.  Exits with status 1 when any reader is under the

@@ -2,7 +2,9 @@
 
 - poppler: ``pdftotext`` (Evince, Okular, many Linux tools);
 - pdfium: PDFium, Chrome's and Edge's viewer (``pypdfium2``, a test dependency);
-- mupdf: ``mutool draw -F txt`` (MuPDF, SumatraPDF);
+- mupdf: ``mutool draw -F txt`` (Debian 12's MuPDF 1.21);
+- pymupdf: current MuPDF through PyMuPDF's ``get_text`` (SumatraPDF, the MuPDF
+  viewers; a test dependency);
 - pdfjs: pdf.js, Firefox's viewer (node and ``tools/pdfjs``);
 - pdfbox: Apache PDFBox's ``PDFTextStripper`` (Apache Tika, which Solr and
   Elasticsearch index with; Debian's libpdfbox2-java, run by ``tools/pdfbox``).
@@ -22,7 +24,7 @@ PDFBOX_SOURCE = TOOLS / "pdfbox" / "ExtractText.java"
 # Debian's jars for PDFBox 2 (libpdfbox2-java and what it depends on).
 PDFBOX_JARS = ("/usr/share/java/pdfbox2.jar", "/usr/share/java/fontbox2.jar",
                "/usr/share/java/commons-logging.jar")
-READERS = ("poppler", "pdfium", "mupdf", "pdfjs", "pdfbox")
+READERS = ("poppler", "pdfium", "mupdf", "pymupdf", "pdfjs", "pdfbox")
 
 
 class ReaderError(RuntimeError):
@@ -37,6 +39,9 @@ def unavailable(name):
     if name == "pdfium":
         return None if importlib.util.find_spec("pypdfium2") else \
             "pypdfium2 is not installed (pip install -e '.[test]')"
+    if name == "pymupdf":
+        return None if importlib.util.find_spec("pymupdf") else \
+            "PyMuPDF is not installed (pip install -e '.[test]')"
     if name == "mupdf":
         return None if shutil.which("mutool") else \
             "mutool is not installed (Debian package mupdf-tools)"
@@ -62,6 +67,8 @@ def read(name, pdf_path, first=None, last=None):
     pdf_path = str(pdf_path)
     if name == "pdfium":
         return _pdfium(pdf_path, first, last)
+    if name == "pymupdf":
+        return _pymupdf(pdf_path, first, last)
     pages = [str(first or 1), str(last or first or 1)] if (first or last) else None
     if name == "poppler":
         command = ["pdftotext", "-enc", "UTF-8",
@@ -97,3 +104,12 @@ def _pdfium(pdf_path, first, last):
         return "\n".join(texts)
     finally:
         document.close()
+
+
+def _pymupdf(pdf_path, first, last):
+    import pymupdf
+
+    with pymupdf.open(pdf_path) as document:
+        numbers = range((first or 1) - 1, last or first or document.page_count) \
+            if (first or last) else range(document.page_count)
+        return "\n".join(document[number].get_text() for number in numbers)

@@ -62,7 +62,7 @@ def test_plain_weasyprint_pdf_fails(runner, renderer, tmp_path):
     assert "العبدالله" in report["readers"]["poppler"]["missing"]
 
 
-@pytest.mark.parametrize("reader", ["poppler", "pdfium", "mupdf", "pdfjs", "pdfbox"])
+@pytest.mark.parametrize("reader", ["poppler", "pdfium", "mupdf", "pymupdf", "pdfjs", "pdfbox"])
 def test_every_reader_reads_the_words(runner, seed_pdf, reader):
     """Each reader is installed (scripts/dev) and reads the seed article's words; how
     many come back in order is measured in bench/readers.py (issue #25)."""
