@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from .dates import DateUnreadable, parse_date
 from .errors import ArticleInvalid
+from .plurals import count
 
 # Languages written right to left; everything else is laid out left to right.
 RTL_LANGUAGES = {"ar", "fa", "he", "ur", "ps", "ckb", "sd", "ug", "yi", "dv", "syr"}
@@ -182,7 +183,7 @@ def parse_article(data, max_chars=None, timezone=None):
             raise ArticleInvalid(
                 "body_html", f"article is {size} characters, over the limit of {max_chars};"
                 " raise MATBAA_MAX_ARTICLE_CHARS",
-                f"المقال أطول من الحد المسموح ({max_chars} حرف)")
+                f"المقال أطول من الحد المسموح ({count(max_chars, 'character')})")
     return article
 
 

@@ -5,6 +5,8 @@ import logging
 from flask import jsonify
 from werkzeug.exceptions import HTTPException
 
+from .plurals import count
+
 log = logging.getLogger(__name__)
 
 
@@ -182,7 +184,7 @@ class RenderRateLimited(MatbaaError):
         super().__init__(
             f"more uncached renders from this client than {rate} allows; try again in "
             f"{retry_after} s, or raise MATBAA_RENDER_RATE",
-            f"{self.message_ar} (بعد {retry_after} ثانية)", retry_after=retry_after,
+            f"{self.message_ar} (بعد {count(retry_after, 'second')})", retry_after=retry_after,
             setting="MATBAA_RENDER_RATE")
         self.retry_after = retry_after
 

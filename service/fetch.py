@@ -196,7 +196,9 @@ def _fetcher_class():
         def __init__(self, mounts, images=None, cache_bytes=64 * 1024 * 1024):
             # No automatic redirects: each one is checked by hand.
             super().__init__(timeout=5, allow_redirects=False, allowed_protocols={"data"})
-            self.mounts = {name: Path(folder).resolve() for name, folder in mounts.items()}
+            # A mount is a folder, or a dict of file name -> bytes held in memory (brand).
+            self.mounts = {name: folder if isinstance(folder, dict) else Path(folder).resolve()
+                           for name, folder in mounts.items()}
             self.images = images or ImagePolicy()
             # Fetched images, least recently used first, within cache_bytes in all
             # (MATBAA_IMAGE_CACHE_BYTES): a count alone let 256 images of the largest
@@ -242,7 +244,11 @@ def _fetcher_class():
         def _asset(self, url):
             parts = unquote(urlsplit(url).path).lstrip("/").split("/", 1)
             folder = self.mounts.get(parts[0]) if len(parts) == 2 else None
-            if folder is not None:
+            if isinstance(folder, dict):
+                if parts[1] in folder:
+                    content_type = mimetypes.guess_type(parts[1])[0] or "application/octet-stream"
+                    return URLFetcherResponse(url, folder[parts[1]], {"Content-Type": content_type})
+            elif folder is not None:
                 path = (folder / parts[1]).resolve()
                 # resolve() folds "..": the file must still lie inside its mount.
                 if path.is_relative_to(folder) and path.is_file():

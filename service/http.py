@@ -4,11 +4,13 @@ import hmac
 import importlib
 import ipaddress
 import math
+import mimetypes
 import re
 import time
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, send_from_directory, url_for
+from markupsafe import Markup
 from werkzeug.exceptions import NotFound
 
 from . import errors, hot, security
@@ -549,9 +551,17 @@ def openapi():
 
 @bp.get("/assets/<mount>/<path:filename>")
 def asset(mount, filename):
-    """Fonts and the stylesheet for the browser print view."""
+    """Fonts, the stylesheets and the brand's files for the browser's pages."""
     renderer = _renderer()
-    folders = {"fonts": renderer.fonts.folder, "print": renderer.templates.folder}
+    if mount == "brand":
+        data = renderer.brand.files.get(filename)
+        if data is None:
+            raise NotFound()
+        response = Response(data, mimetype=mimetypes.guess_type(filename)[0])
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
+    folders = {"fonts": renderer.fonts.folder, "print": renderer.templates.folder,
+               "site": renderer.templates.site_folder}
     if mount not in folders or not filename.endswith((".ttf", ".css", ".js")):
         raise NotFound()
     return send_from_directory(folders[mount], filename, max_age=86400)
@@ -559,21 +569,27 @@ def asset(mount, filename):
 
 @bp.get("/")
 def home():
-    articles, total = _store().list(page=1, per_page=100)
-    rows = "".join(
-        f'<li><a href="{url_for("matbaa.article_print", article_id=a.id)}">{_esc(a.title)}</a>'
-        f' — <a href="{url_for("matbaa.article_pdf", article_id=a.id)}">PDF</a></li>'
-        for a in articles)
-    page = (
-        '<!DOCTYPE html><html lang="ar" dir="rtl"><head><meta charset="utf-8">'
-        "<title>مطبعة · Matbaa</title></head><body>"
-        f"<h1>مطبعة</h1><p>{total} مقال في المخزن.</p><ul>{rows}</ul></body></html>")
-    return Response(page, mimetype="text/html")
+    from .plurals import count
 
-
-def _esc(text):
-    from markupsafe import escape
-    return str(escape(text))
+    shown = 100
+    articles, total = _store().list(page=1, per_page=shown)
+    renderer = _renderer()
+    assets = url_for("matbaa.home") + "assets/"
+    html = renderer.templates.site_html(
+        "home.html", site=_settings().site_name, total=total,
+        counted=count(total, "article"), shown=count(len(articles), "article"),
+        articles=[{"title": a.title, "section": a.section,
+                   "print_href": url_for("matbaa.article_print", article_id=a.id),
+                   "pdf_href": url_for("matbaa.article_pdf", article_id=a.id)}
+                  for a in articles],
+        font_css=Markup(renderer.fonts.font_face_css(assets + "fonts/")),
+        stylesheet_href=assets + "site/site.css", api_href=url_for("matbaa.openapi"),
+        icon_href=assets + renderer.brand.logo_src if renderer.brand.logo_src else "",
+        logo_src=assets + renderer.brand.logo_src if renderer.brand.logo_src else "",
+        accent=renderer.brand.color)
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = security.page_policy(_settings(), html)
+    return response
 
 
 def init_app(app):

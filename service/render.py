@@ -21,6 +21,8 @@ from .errors import MatbaaError, RenderTooLong, TooManyPages
 from .engine import isolate_fontconfig
 from .fonts import FontSet, describe_char
 from .normalize import readable_address
+from .brand import load_brand
+from .plurals import count
 from .template import RenderOptions, Templates
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ class Renderer:
         self.fonts = FontSet(settings.fonts_dir)
         self.fonts.check()
         self.templates = Templates(settings.templates_dir)
+        # The newsroom's logo, colour and stylesheet, checked now (MATBAA_BRAND_*).
+        self.brand = load_brand(settings)
         # Addresses are printed in letters only where our fonts have every one.
         self.templates.env.filters["readable"] = functools.partial(
             readable_address, covered=self.fonts.covered)
@@ -93,18 +97,21 @@ class Renderer:
                                   settings.image_timeout, allow_loopback=allow_loopback_images,
                                   trusted_origins=[settings.wordpress_origin])
         self.templates.image_allowed = self.images.allows_src
-        self.fetcher = Fetcher({"fonts": settings.fonts_dir, "print": self.templates.folder},
+        self.templates.logo_src = self._logo(ASSET_ORIGIN)
+        self.fetcher = Fetcher({"fonts": settings.fonts_dir, "print": self.templates.folder,
+                                "brand": self.brand.files},
                                self.images, cache_bytes=settings.image_cache_bytes)
         # One FontConfiguration per process: a new one per render leaks memory,
         # and registering @font-face once here makes every render reuse it.
         self.font_config = FontConfiguration()
         self.stylesheet = CSS(
             string=self.fonts.font_face_css(f"{ASSET_ORIGIN}fonts/")
-            + self.templates.stylesheet,
+            + self.templates.stylesheet + self.brand.css,
             base_url=f"{ASSET_ORIGIN}print/", url_fetcher=self.fetcher,
             font_config=self.font_config)
         self.assets_digest = hashlib.sha256(
-            f"{self.templates.digest}:{self.fonts.digest}:{VERSION}".encode()).hexdigest()[:16]
+            f"{self.templates.digest}:{self.fonts.digest}:{self.brand.digest}:{VERSION}"
+            .encode()).hexdigest()[:16]
         # Images decoded and compressed for the PDF, reused by later renders
         # (the QR code, a site's logo, an image in several articles).
         self.images_cache = {}
@@ -119,12 +126,17 @@ class Renderer:
         if asset_base is None:
             return self.templates.article_html(
                 article, options, self.settings.site_name, font_css="",
-                image_check=self.fetcher.available)
+                image_check=self.fetcher.available, logo_src=self._logo(self.asset_origin))
         return self.templates.article_html(
             article, options, self.settings.site_name,
             font_css=self.fonts.font_face_css(f"{asset_base}fonts/"),
             stylesheet_href=f"{asset_base}print/print.css", pdf_href=pdf_href,
+            brand_href=f"{asset_base}brand/brand.css" if self.brand.css else None,
+            logo_src=self._logo(asset_base),
             script_href=f"{asset_base}print/toolbar.js", autoprint=autoprint)
+
+    def _logo(self, asset_base):
+        return f"{asset_base}{self.brand.logo_src}" if self.brand.logo_src else ""
 
     def pdf(self, article, options=None, identifier=None):
         """Render ``article`` to PDF bytes, reporting characters no bundled font covers.
@@ -193,12 +205,16 @@ class Renderer:
             if len(document.pages) > limit:
                 raise TooManyPages(
                     f"the document has {len(document.pages)} pages, over the limit of {limit}; "
-                    f"raise {limit_setting}")
+                    f"raise {limit_setting}",
+                    f"عدد صفحات المستند ({count(len(document.pages), 'page')}) أكبر من الحد "
+                    f"المسموح ({count(limit, 'page')})", setting=limit_setting)
             if progress is not None:
                 progress("laid-out", len(document.pages))
             if on_document is not None:
                 on_document(document)
-            options = {}
+            # The publisher (<meta name="publisher">, the site's name) in the Info
+            # dictionary; the template's head is ours, article content cannot add one.
+            options = {"custom_metadata": True}
             if identifier:
                 options["pdf_identifier"] = identifier.encode()
             if sources:
@@ -228,7 +244,8 @@ class Renderer:
         from weasyprint import CSS
 
         return CSS(string=self.fonts.font_face_css(f"{self.asset_origin}fonts/")
-                   + self.templates.stylesheet + self.templates.edition_stylesheet,
+                   + self.templates.stylesheet + self.templates.edition_stylesheet
+                   + self.brand.css,
                    base_url=f"{self.asset_origin}print/", url_fetcher=self.fetcher,
                    font_config=self.font_config)
 
@@ -399,9 +416,21 @@ def _claim_pdfua(metadata):
     def generate_rdf_metadata(*args, **kwargs):
         rdf = generate(*args, **kwargs)
         end = rdf.rindex(b"</rdf:RDF>")
-        return rdf[:end] + PDFUA_XMP + rdf[end:]
+        return rdf[:end] + PDFUA_XMP + _publisher_xmp(metadata) + rdf[end:]
 
     metadata.generate_rdf_metadata = generate_rdf_metadata
+
+
+def _publisher_xmp(metadata):
+    """dc:publisher, the XMP twin of the Info dictionary's /publisher, for archives."""
+    from xml.sax.saxutils import escape
+
+    publisher = metadata.custom.get("publisher")
+    if not publisher:
+        return b""
+    return (b'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            b"<dc:publisher><rdf:Bag><rdf:li>" + escape(publisher).encode("utf-8")
+            + b"</rdf:li></rdf:Bag></dc:publisher></rdf:Description>\n")
 
 
 def _source_attachment(article):

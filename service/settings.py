@@ -34,6 +34,18 @@ class Settings:
         "", "Comma-separated hosts (and their subdomains) feeds may be fetched from "
         "(matbaa import --feed URL); empty means none.")
     feed_timeout: int = _setting(10, "Seconds allowed for fetching one feed.")
+    brand_logo: Path | None = _setting(
+        None, "The newsroom's logo, an SVG or PNG file, in the masthead of every PDF and "
+        "print view and on editions' covers (embedded once per PDF); empty: the site name "
+        "alone.")
+    brand_color: str = _setting(
+        "", "The newsroom's accent colour, any CSS colour (#0b5d3b, rgb(11 93 59)): the "
+        "masthead's name and rule, the running heads' rules, the editions' cover; empty "
+        "keeps black and greys.")
+    brand_stylesheet: Path | None = _setting(
+        None, "The operator's own CSS file, applied after ours to every PDF and print view "
+        "(not article content; what it names is fetched only as images are, from "
+        "MATBAA_IMAGE_HOSTS or data: URLs).")
     digits: str = _setting(
         "arab", "Digits for page numbers and dates: 'arab' (٣) or 'latn' (3).",
         choices=("arab", "latn"))
@@ -231,6 +243,8 @@ def _convert(f, raw, name):
         if kind is int:
             return int(raw)
         if kind is Path:
+            if f.type == Path | None and not raw.strip():
+                return None
             return Path(raw).expanduser()
         return raw
     except ValueError:

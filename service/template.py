@@ -78,10 +78,17 @@ class Templates:
         self.env.filters["readable"] = readable_address
         self.article_template = self.env.get_template("article.html")
         self.edition_template = self.env.get_template("edition.html")
+        # The service's own pages (home), apart from the print templates.
+        self.site_folder = Path(templates_dir) / "site"
+        self.site_env = Environment(
+            loader=FileSystemLoader(self.site_folder), autoescape=select_autoescape(),
+            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.stylesheet = (self.folder / STYLESHEET).read_text(encoding="utf-8")
         self.edition_stylesheet = (self.folder / "edition.css").read_text(encoding="utf-8")
         # Which <img src> may stay: set by the renderer from MATBAA_IMAGE_HOSTS.
         self.image_allowed = lambda src: src.startswith("data:image/")
+        # The brand's logo on editions' covers (set by the renderer, MATBAA_BRAND_LOGO).
+        self.logo_src = ""
 
     @functools.cached_property
     def digest(self):
@@ -93,7 +100,8 @@ class Templates:
         return h.hexdigest()[:16]
 
     def article_html(self, article, options, site_name, *, font_css, stylesheet_href=None,
-                     pdf_href=None, script_href=None, image_check=None, autoprint=False):
+                     pdf_href=None, script_href=None, image_check=None, autoprint=False,
+                     brand_href=None, logo_src=""):
         """Return the print HTML of ``article``.
 
         For WeasyPrint the stylesheet is given separately (parsed once per
@@ -113,6 +121,8 @@ class Templates:
             "page_css": Markup(_page_css(options, has_section=bool(item["section"]))),
             "font_css": Markup(font_css),
             "stylesheet_href": stylesheet_href,
+            "brand_href": brand_href,
+            "logo_src": logo_src,
             "toolbar": pdf_href is not None,
             "pdf_href": pdf_href,
             "toolbar_src": script_href,
@@ -122,6 +132,10 @@ class Templates:
         }
         return self.article_template.render(context)
 
+
+    def site_html(self, name, **context):
+        """One of the service's own pages (templates/site/NAME)."""
+        return self.site_env.get_template(name).render(context)
 
     def edition_html(self, title, articles, options, site_name, image_check=None,
                      on_article=None, *, mode="whole", first_index=1, section_starts=None,
@@ -167,6 +181,7 @@ class Templates:
                 max(dated), locale, options.digits)
             date_range = first if first == last else f"من {first} إلى {last}"
         return self.edition_template.render({
+            "logo_src": self.logo_src,
             "title": title,
             "site": next((a.site for a in articles if a.site), None) or site_name,
             "options": options,

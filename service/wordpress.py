@@ -28,6 +28,7 @@ import lxml.html
 import urllib3
 
 from .article import parse_article
+from .plurals import count
 from .errors import (
     ArticleInvalid, ArticleNotFound, ArticleNotPublic, SourceTimeout, SourceUnavailable)
 
@@ -254,7 +255,7 @@ class WordPress:
         except urllib3.exceptions.TimeoutError:
             raise SourceTimeout(self._says(
                 f"did not answer within {self.timeout} s; raise MATBAA_WORDPRESS_TIMEOUT"),
-                f"لم يُجب موقع ووردبريس خلال {self.timeout} ثوانٍ") from None
+                f"لم يُجب موقع ووردبريس خلال {count(self.timeout, 'second')}") from None
         except urllib3.exceptions.HTTPError as exc:
             what = "broke off its answer" if response is not None else "cannot be reached"
             raise SourceUnavailable(self._says(f"{what} ({exc.__class__.__name__})"),

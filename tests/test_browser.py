@@ -254,3 +254,33 @@ def test_wordpress_update_reaches_matbaa_through_the_plugin(wp_live, wordpress_s
     assert store.get(str(post_id)).title == "خبر بعد التعديل"   # despite an hour's freshness
     wordpress_site.php(f"wp_trash_post({post_id});")
     assert store.get(str(post_id)) is None
+
+
+def test_home_page_under_its_policy_at_phone_width(live, browser):
+    """The home page as a newsroom's visitor sees it: its stylesheet and fonts load
+    under the page's own Content-Security-Policy, it counts in Arabic, and it fits a
+    390-px phone."""
+    context = browser.new_context(locale="ar", viewport={"width": 390, "height": 800})
+    page = context.new_page()
+    refused = []
+    page.on("console", lambda message: refused.append(message.text)
+            if message.type == "error" else None)
+    try:
+        response = page.goto(f"{live.url}/")
+        assert "style-src 'self' 'sha256-" in response.headers["content-security-policy"]
+        page.wait_for_load_state("networkidle")
+        assert page.locator(".count").inner_text() == "3 مقالات في المخزن."
+        header = page.locator(".site-header")
+        assert header.evaluate("e => getComputedStyle(e).backgroundColor") == \
+            "rgb(26, 79, 139)"                                   # site.css applied
+        assert page.evaluate("document.fonts.check('17px \"Matbaa Naskh\"', 'مقال')")
+        assert page.evaluate(
+            "[...document.fonts].some(f => f.family.includes('Matbaa Naskh')"
+            " && f.status === 'loaded')")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert page.get_by_role("link", name="PDF", exact=True).count() == 3
+        assert refused == []
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "home-390.png"), full_page=True)
+    finally:
+        context.close()

@@ -49,6 +49,9 @@ def test_page_limit_names_the_setting(settings):
     assert response.status_code == 422
     error = response.get_json()["error"]
     assert error["code"] == "too_many_pages" and "MATBAA_MAX_PAGES" in error["message_en"]
+    assert error["setting"] == "MATBAA_MAX_PAGES"
+    # Counted in Arabic: «صفحتان» for two, not «2 صفحة».
+    assert "(صفحتان)" in error["message_ar"] and "صفحات)" in error["message_ar"], error
 
 
 def test_slow_render_is_stopped_and_the_next_one_works(settings):
