@@ -72,6 +72,9 @@ class Article(BaseModel):
     slug: str | None = None
     url: HttpUrl | None = None
     site: str | None = None
+    # The site's logo (an http(s) image address: a WordPress site's own), in the
+    # masthead where MATBAA_BRAND_LOGO gives none; fetched as images are.
+    site_logo: HttpUrl | None = None
     subtitle: str | None = None
     section: str | None = None
     breadcrumb: list[NonEmpty] = Field(default_factory=list)

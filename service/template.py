@@ -122,7 +122,7 @@ class Templates:
             "font_css": Markup(font_css),
             "stylesheet_href": stylesheet_href,
             "brand_href": brand_href,
-            "logo_src": logo_src,
+            "logo_src": logo_src or item["site_logo"] or "",
             "toolbar": pdf_href is not None,
             "pdf_href": pdf_href,
             "toolbar_src": script_href,
@@ -181,7 +181,9 @@ class Templates:
                 max(dated), locale, options.digits)
             date_range = first if first == last else f"من {first} إلى {last}"
         return self.edition_template.render({
-            "logo_src": self.logo_src,
+            "logo_src": self.logo_src or next(
+                (a.site_logo for a in articles if a.site_logo and self.image_allowed(
+                    a.site_logo) and (image_check is None or image_check(a.site_logo))), ""),
             "title": title,
             "site": next((a.site for a in articles if a.site), None) or site_name,
             "options": options,
@@ -228,6 +230,11 @@ class Templates:
             "body": Markup(body),
             "links": links,
             "lead_src": lead.src if lead and image_allowed(lead.src) else None,
+            # The site's own logo (a WordPress site's), fetched as images are; never
+            # left out by ?images=0, which is for the article's pictures.
+            "site_logo": article.site_logo if article.site_logo and self.image_allowed(
+                article.site_logo) and (image_check is None or image_check(
+                    article.site_logo)) else None,
             "qr": _qr(article.url) if article.url else None,
         }
 

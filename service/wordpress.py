@@ -73,7 +73,7 @@ class WordPress:
         self._missing = OrderedDict()   # post id or "slug:…" -> (when, the error)
         self._missing_lock = threading.Lock()
         self._pretty_links = None    # learned on first use: does /wp-json/ answer?
-        self._site_name = None
+        self._site = None            # (name, logo address), from the REST index, once
 
     @property
     def origin(self):
@@ -136,14 +136,33 @@ class WordPress:
 
     def site_name(self):
         """The site's own name (its REST index), asked once; None if it cannot be had."""
-        if self._site_name is None:
+        return self._site_facts()[0]
+
+    def site_logo(self):
+        """The address of the site's own logo (the theme's custom logo, else its site
+        icon), from its REST index, asked once; None if it has none."""
+        return self._site_facts()[1]
+
+    def _site_facts(self):
+        if self._site is None:
             try:
                 _, index, _ = self._get("/", {})
-                self._site_name = (index.get("name") or "").strip() if isinstance(
-                    index, dict) else ""
             except (SourceUnavailable, SourceTimeout, ArticleNotFound, ArticleNotPublic):
-                return None
-        return self._site_name or None
+                return None, None
+            index = index if isinstance(index, dict) else {}
+            name = (index.get("name") or "").strip() or None
+            logo = None
+            if isinstance(index.get("site_logo"), int) and index["site_logo"] > 0:
+                try:
+                    _, media, _ = self._get(f"/wp/v2/media/{index['site_logo']}", {})
+                    logo = media.get("source_url") if isinstance(media, dict) else None
+                except (SourceUnavailable, SourceTimeout, ArticleNotFound, ArticleNotPublic):
+                    logo = None
+            logo = logo or index.get("site_icon_url") or None
+            if not (isinstance(logo, str) and logo.startswith(("http://", "https://"))):
+                logo = None
+            self._site = (name, logo)
+        return self._site
 
     # -- internals ----------------------------------------------------------------
 
@@ -191,7 +210,7 @@ class WordPress:
             self.store.save_source_state(stored.id, SOURCE)
             return Loaded(stored, "unchanged")
         try:
-            article = parse_article(article_data(post, self.site_name()), self.max_chars,
+            article = parse_article(article_data(post, *self._site_facts()), self.max_chars,
                                     self.zone)
         except ArticleInvalid as exc:
             raise SourceUnavailable(
@@ -293,7 +312,7 @@ class WordPress:
         return f"WordPress at {self.base} {what}"
 
 
-def article_data(post, site_name=None):
+def article_data(post, site_name=None, site_logo=None):
     """Map a post from ``/wp/v2/posts?_embed`` (checked against WordPress 6.1) to article JSON."""
     embedded = post.get("_embedded") or {}
     terms = [term for group in embedded.get("wp:term") or [] if isinstance(group, list)
@@ -309,6 +328,7 @@ def article_data(post, site_name=None):
         "slug": unquote(post.get("slug") or "") or None,
         "url": post.get("link") or None,
         "site": site_name,
+        "site_logo": site_logo,
         "author": (authors[0].get("name") or None) if authors else None,
         "published_at": _gmt(post.get("date_gmt")),
         "updated_at": _gmt(post.get("modified_gmt")),

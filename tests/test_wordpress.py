@@ -60,6 +60,9 @@ def test_post_is_loaded_mapped_stored_and_printed(wp, wordpress_site, tmp_path):
     assert article.lead_image.src == f"{wordpress_site.url}/wp-content/uploads/2026/05/lead.png"
     assert article.lead_image.caption == "جانب من اجتماع مجلس الوزراء أمس"
     assert article.lead_image.alt == "قاعة الاجتماع"
+    # The site's own logo, named by its REST index, in the masthead of its posts.
+    assert article.site_logo.startswith(wordpress_site.url + "/wp-content/uploads/")
+    assert article.site_logo.endswith("/logo.png")
 
     text = pdftotext(response.data, tmp_path)
     for expected in ("مجلس الوزراء يناقش", "سارة المطيري", "الوطن العربي", "Kuwait Vision",
@@ -68,8 +71,10 @@ def test_post_is_loaded_mapped_stored_and_printed(wp, wordpress_site, tmp_path):
     score = score_words(article_text(article), pdftotext_raw(response.data, tmp_path))
     assert score.ratio == 1.0, score.to_json()
     # The featured image came from WordPress on loopback: the configured site is trusted.
-    assert images_in(response.data) > images_in(client.get(
-        f"/articles/{post_id}.pdf?images=0").data)
+    # The lead image, the site's logo and the QR code of its address; the logo stays
+    # without images: ?images=0 is for the article's pictures.
+    without_images = client.get(f"/articles/{post_id}.pdf?images=0").data
+    assert images_in(response.data) == 3 and images_in(without_images) == 2
 
 
 def test_print_view_of_a_post(wp, wordpress_site):

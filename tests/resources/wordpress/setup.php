@@ -63,6 +63,12 @@ $media = must(media_handle_sideload(['name' => 'lead.png', 'tmp_name' => $tmp], 
     'اجتماع مجلس الوزراء', ['post_excerpt' => 'جانب من اجتماع مجلس الوزراء أمس']));
 update_post_meta($media, '_wp_attachment_image_alt', 'قاعة الاجتماع');
 set_post_thumbnail($main, $media);
+// The site's own logo (Appearance → Customize → Site Identity), which the REST index names.
+$logo_tmp = wp_tempnam('logo.png');
+copy($argv[1], $logo_tmp);
+$logo = must(media_handle_sideload(['name' => 'logo.png', 'tmp_name' => $logo_tmp], 0,
+    'شعار الوطن العربي'));
+set_theme_mod('custom_logo', $logo);
 
 $plain = post([
     'post_title' => 'Matbaa: خبر بلا صورة',
@@ -77,7 +83,7 @@ $private = post(['post_title' => 'خبر خاص', 'post_content' => '<p>خاص.<
 
 echo json_encode([
     'main' => $main, 'plain' => $plain, 'draft' => $draft, 'private' => $private,
-    'media' => $media, 'author' => $author,
+    'media' => $media, 'logo' => $logo, 'author' => $author,
     'slug' => get_post_field('post_name', $main),
     'categories' => ['news' => $news['term_id'], 'kuwait' => $kuwait['term_id']],
     'tag' => $tag['term_id'],
