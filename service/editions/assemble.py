@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pikepdf
 
 from ..template import section_name
-from .kept import merge_fonts
+from .kept import FontMerger, own_streams
 from .plan import placement
 
 
@@ -30,7 +30,7 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
     the contents' numbers, then the footers' PDFs in order.
     A part is a laid-out part (``pdf``), or kept pages (``pdfs``: one PDF per article,
     in order, an iterable read as the edition is put together); ``fonts``
-    (``kept.FontFiles``) gives kept pages' fonts their programs (``kept.merge_fonts``).
+    (``kept.FontFiles``) gives kept pages' fonts their programs (``kept.FontMerger``).
     ``body``: the parts' pages put together already (``kept_body``, or a future of
     it), made while the front and the page numbers were.
     """
@@ -52,9 +52,7 @@ def assemble(renderer, title, articles, options, parts, render_footers=None, fro
     number_pages = pikepdf.open(io.BytesIO(numbers_pdf))
     if body is None:
         edition = pikepdf.open(io.BytesIO(front["pdf"]))
-        sources = append_pages(edition, parts)      # open until the edition is saved
-        if fonts is not None:
-            merge_fonts(edition, fonts)
+        sources = append_pages(edition, parts, fonts)   # open until the edition is saved
     else:
         edition, sources = body.result() if hasattr(body, "result") else body
         _put_front(edition, front["pdf"])
@@ -108,10 +106,7 @@ def kept_body(parts, fonts=None):
     before the front is, which ``assemble`` then puts before them.  Returns the PDF
     and the sources it still reads from."""
     body = pikepdf.new()
-    sources = append_pages(body, parts)
-    if fonts is not None:
-        merge_fonts(body, fonts)
-    return body, sources
+    return body, append_pages(body, parts, fonts)
 
 
 def _put_front(edition, front_pdf):
@@ -121,7 +116,7 @@ def _put_front(edition, front_pdf):
     front = pikepdf.open(io.BytesIO(front_pdf))
     for index, page in enumerate(front.pages):
         edition.pages.insert(index, page)
-    _own_streams(edition, front)
+    own_streams(edition, front)
     for key in ("/Lang", "/Names", "/ViewerPreferences", "/MarkInfo"):
         if key in front.Root:
             value = front.Root[key]
@@ -132,12 +127,14 @@ def _put_front(edition, front_pdf):
     front.close()
 
 
-def append_pages(edition, parts):
+def append_pages(edition, parts, fonts=None):
     """Every part's pages after the edition's own, in order.  Returns the sources
     still open, to be kept until the edition is saved (their streams are copied then).
     Kept pages (``pdfs``) are copied whole and closed one by one: an edition of
-    thousands of articles never holds them all open at once."""
+    thousands of articles never holds them all open at once.  With ``fonts``
+    (``kept.FontFiles``) their stubbed fonts are merged as they come (``FontMerger``)."""
     sources = []
+    merger = FontMerger(edition, fonts) if fonts is not None else None
     for part in parts:
         if "pdfs" not in part:
             source = pikepdf.open(io.BytesIO(part["pdf"]))
@@ -146,21 +143,13 @@ def append_pages(edition, parts):
             continue
         for pdf in part["pdfs"]:
             with pikepdf.open(io.BytesIO(pdf)) as source:
+                if merger is not None:
+                    merger.take(source)
                 edition.pages.extend(source.pages)
-                _own_streams(edition, source)
+                own_streams(edition, source, [p.obj for p in source.pages])
+    if merger is not None:
+        merger.finish()
     return sources
-
-
-def _own_streams(edition, source):
-    """Copy the stream data of pages just taken from ``source`` into the edition,
-    which otherwise reads it from the source only when it is saved.  (A foreign object
-    copied again is the copy already made; a stream the pages do not use is not
-    written.)"""
-    for obj in source.objects:
-        if isinstance(obj, pikepdf.Stream):
-            copy = edition.copy_foreign(obj)
-            copy.write(obj.read_raw_bytes(), filter=copy.get("/Filter"),
-                       decode_parms=copy.get("/DecodeParms"), type_check=False)
 
 
 def _link_contents(edition, rooms, numbers):

@@ -18,7 +18,7 @@ kept has no font programs: each of our fonts' programs is replaced by a stub tha
 names the font file (its SHA-256), and the glyph widths and ToUnicode maps stay.
 When an edition is assembled, each font is subset once from its file, to every
 glyph its pages use (glyph ids are kept, as WeasyPrint's subsets keep them), and
-every page's font points to that one program (``merge_fonts``).  A font that is not
+every page's font points to that one program (``FontMerger``).  A font that is not
 one of our files (none should be) keeps its own program.
 """
 
@@ -112,51 +112,122 @@ def strip_fonts(pdf, files):
             descriptor.FontFile2 = stubs[program.objgen]
 
 
-def merge_fonts(pdf, files):
-    """Give the stubbed fonts of ``pdf`` one program per font file, subset to every
-    glyph its pages use, and one font per file where their glyphs agree (the same
-    width and text for a glyph in every article: the widths and ToUnicode maps are
-    then joined).  Returns how many programs were made."""
-    groups = {}
-    for font, descendant, descriptor in _font_dicts(pdf):
-        program = descriptor.get("/FontFile2")
-        if program is not None and STUB in program:
-            groups.setdefault(str(program[STUB]), []).append((font, descendant, descriptor))
-    replaced = {}
-    for sha, members in sorted(groups.items()):
-        data = files.by_sha.get(sha)
-        if data is None:
+class FontMerger:
+    """Give the stubbed fonts of kept pages one program per font file, subset to every
+    glyph their pages use, and one font per file where their glyphs agree (the same
+    width and text for a glyph in every article: the widths and ToUnicode maps are then
+    joined).
+
+    One source at a time, before its pages are copied (``take``): each stubbed font of
+    its pages is put in its group there and replaced by a small placeholder, so that the
+    edition copies one font dictionary per group, not every article's widths and maps
+    (they made most of an edition's objects, and its memory grew with them).  ``finish``
+    then writes the programs, widths and maps, and puts the groups' fonts in place of
+    the placeholders."""
+
+    PLACEHOLDER = "/MatbaaFont"
+
+    def __init__(self, edition, files):
+        self.edition, self.files = edition, files
+        self.groups = {}        # sha -> [[widths, texts, the group's font in the edition]]
+
+    def take(self, source):
+        placeholders = {}       # a source font's objgen -> its placeholder
+        for page in source.pages:
+            fonts = page.obj.get("/Resources", {}).get("/Font")
+            if fonts is None:
+                continue
+            for name, font in list(fonts.items()):
+                if font.objgen not in placeholders:
+                    placeholders[font.objgen] = self._placeholder(font)
+                if placeholders[font.objgen] is not None:
+                    fonts[name] = placeholders[font.objgen]
+
+    def _placeholder(self, font):
+        if font.get("/Subtype") != "/Type0":
+            return None
+        descendant = font.DescendantFonts[0]
+        descriptor = descendant.get("/FontDescriptor")
+        program = descriptor.get("/FontFile2") if descriptor is not None else None
+        if program is None or STUB not in program:
+            return None
+        sha = str(program[STUB])
+        if sha not in self.files.by_sha:
             raise ValueError(f"kept pages name a font file this version does not have ({sha})")
-        merged = []          # [(widths, texts, first member)]
-        for font, descendant, descriptor in members:
-            widths = _widths(descendant.get("/W", []))
-            texts = _to_unicode(font.get("/ToUnicode"))
-            for entry in merged:
-                if texts is not None and entry[1] is not None and _agree(entry[0], widths) \
-                        and _agree(entry[1], texts):
-                    entry[0].update(widths)
-                    entry[1].update(texts)
-                    replaced[font.objgen] = entry[2]
-                    break
-            else:
-                merged.append((widths, texts, font))
-        program = _subset(pdf, data, {g for widths, _t, _f in merged for g in widths})
-        for widths, texts, font in merged:
-            descendant = font.DescendantFonts[0]
-            descendant.W = _widths_array(widths)
-            if texts is not None:
-                font.ToUnicode = pdf.make_indirect(pikepdf.Stream(pdf, _cmap(texts)))
-        for _font, _descendant, descriptor in members:
-            descriptor.FontFile2 = program
-    # Every page's fonts: the joined font in place of each it took in.
-    for page in pdf.pages:
-        fonts = page.obj.get("/Resources", {}).get("/Font")
-        if fonts is None:
+        widths = _widths(descendant.get("/W", []))
+        texts = _to_unicode(font.get("/ToUnicode"))
+        group = self.groups.setdefault(sha, [])
+        for index, entry in enumerate(group):
+            if texts is not None and entry[1] is not None and _agree(entry[0], widths) \
+                    and _agree(entry[1], texts):
+                entry[0].update(widths)
+                entry[1].update(texts)
+                break
+        else:
+            index = len(group)
+            # Copied with its stream data: the source is closed before the edition
+            # is saved.
+            own_streams(self.edition, None, [font])
+            group.append([widths, texts, self.edition.copy_foreign(font)])
+        return pikepdf.Dictionary({self.PLACEHOLDER: pikepdf.String(f"{sha}:{index}")})
+
+    def finish(self):
+        """Programs, widths and maps written, placeholders replaced.  Returns how many
+        programs were made."""
+        edition = self.edition
+        for sha, group in sorted(self.groups.items()):
+            program = _subset(edition, self.files.by_sha[sha],
+                              {g for widths, _t, _f in group for g in widths})
+            for widths, texts, font in group:
+                descendant = font.DescendantFonts[0]
+                descendant.W = _widths_array(widths)
+                if texts is not None:
+                    font.ToUnicode = edition.make_indirect(pikepdf.Stream(edition, _cmap(texts)))
+                descendant.FontDescriptor.FontFile2 = program
+        for page in edition.pages:
+            fonts = page.obj.get("/Resources", {}).get("/Font")
+            if fonts is None:
+                continue
+            for name, font in list(fonts.items()):
+                if self.PLACEHOLDER in font:
+                    sha, index = str(font[self.PLACEHOLDER]).rsplit(":", 1)
+                    fonts[name] = self.groups[sha][int(index)][2]
+        return len(self.groups)
+
+
+def own_streams(edition, source, roots=None):
+    """Copy the stream data of pages just taken from ``source`` into the edition,
+    which otherwise reads it from the source only when it is saved.  With ``roots``
+    (pages, a font), only the streams they reach (a font the merger left behind is not
+    copied); else every stream of the source.  (A foreign object copied again is the copy
+    already made; a stream the pages do not use is not written.)"""
+    for obj in (_reached_streams(roots) if roots is not None else source.objects):
+        if isinstance(obj, pikepdf.Stream):
+            copy = edition.copy_foreign(obj)
+            copy.write(obj.read_raw_bytes(), filter=copy.get("/Filter"),
+                       decode_parms=copy.get("/DecodeParms"), type_check=False)
+
+
+def _reached_streams(roots):
+    """The indirect streams reachable from ``roots`` (not through /Parent)."""
+    seen, found = set(), []
+    stack = list(roots)
+    while stack:
+        obj = stack.pop()
+        if not isinstance(obj, (pikepdf.Dictionary, pikepdf.Array, pikepdf.Stream)):
             continue
-        for name, font in list(fonts.items()):
-            if font.objgen in replaced:
-                fonts[name] = replaced[font.objgen]
-    return len(groups)
+        if obj.is_indirect:
+            if obj.objgen in seen:
+                continue
+            seen.add(obj.objgen)
+        if isinstance(obj, pikepdf.Stream):
+            found.append(obj)
+            stack.extend(value for key, value in obj.stream_dict.items() if key != "/Parent")
+        elif isinstance(obj, pikepdf.Dictionary):
+            stack.extend(value for key, value in obj.items() if key != "/Parent")
+        elif isinstance(obj, pikepdf.Array):
+            stack.extend(obj)
+    return found
 
 
 def _subset(pdf, data, glyphs):
