@@ -165,7 +165,7 @@ def main():
                      f"{seconds / pages:.3f} | {size / 1e6:.1f} | "
                      + ", ".join(f"{p:.0f}" for p in peaks) + " |")
     section = "\n".join(lines) + "\n"
-    run.write_section("Editions" if not args.articles else "Editions, large", section)
+    run.write_section(f"Editions: {len(articles)} articles", section)
 
 
 def celery_rows(articles, counts):
