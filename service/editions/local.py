@@ -87,7 +87,7 @@ def make_edition(settings, renderer, title, articles, options, progress=None, po
         starts, first = {}, 1
         for index, (_pdf, count) in enumerate(pages, 1):
             starts[index], first = first, first + count
-        part = {"pdfs": (pdf for pdf, _count in pages), "pages": first - 1, "starts": starts}
+        part = {"pdfs": _let_go(pages), "pages": first - 1, "starts": starts}
         # The articles' pages put together here while the render processes make the
         # front and the page numbers.
         body = executor.submit(kept_body, [part], renderer.font_files)
@@ -98,6 +98,14 @@ def make_edition(settings, renderer, title, articles, options, progress=None, po
     if progress is not None:
         progress("laid-out", part["pages"])
     return pdf
+
+
+def _let_go(pages):
+    """Each article's kept PDF, let go of once it is taken: the edition grows as they
+    are copied, and an edition of thousands need not hold them all besides."""
+    for index, (pdf, count) in enumerate(pages):
+        pages[index] = (None, count)
+        yield pdf
 
 
 def _chunk_bounds(count, size, most):
