@@ -128,7 +128,8 @@ class Templates:
             "toolbar_src": script_href,
             "autoprint": autoprint,
             "digits_class": f"digits-{options.digits} size-{options.size}"
-                            + (" no-images" if options.images == "0" else ""),
+                            + (" no-images" if options.images == "0" else "")
+                            + (" archival" if options.archival == "1" else ""),
         }
         return self.article_template.render(context)
 

@@ -44,6 +44,30 @@ def test_archival_pdf_is_valid_pdfa_3a_and_pdfua_1(archival):
     assert failures(archival[2]) == []
 
 
+def test_archival_pdf_with_a_photo_is_valid(renderer_for_photo):
+    """A raster lead image: WeasyPrint asked viewers to interpolate it, which PDF/A
+    forbids (PDFA3A-IMAGE-INTERPOLATE-001)."""
+    import base64
+
+    from PIL import Image
+
+    photo = io.BytesIO()
+    Image.new("RGB", (120, 80), (90, 140, 200)).save(photo, "PNG")
+    data = dict(sample("kuwait-coalition-meeting"), lead_image={
+        "src": "data:image/png;base64," + base64.b64encode(photo.getvalue()).decode(),
+        "caption": "صورة من الاجتماع", "alt": "قاعة الاجتماع"})
+    pdf = renderer_for_photo.pdf(parse_article(data), RenderOptions(archival="1")).pdf
+    assert failures(pdf) == []
+
+
+@pytest.fixture(scope="module")
+def renderer_for_photo():
+    from service.render import Renderer
+    from service.settings import Settings
+
+    return Renderer(Settings.from_env())
+
+
 def test_archival_pdf_is_tagged_for_screen_readers(archival):
     """Headings, paragraphs, lists and figures with their Arabic alternative text;
     running headers and page numbers are artifacts, outside the reading order."""

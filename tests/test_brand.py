@@ -146,3 +146,27 @@ def test_an_svg_logo_is_taken(tmp_path):
     pdf = app.test_client().post("/render", json=sample("kuwait-coalition-meeting")).data
     first = page_pixels(pdf, tmp_path)
     assert count_pixels(first, LOGO_COLOUR, (0, 0, first.width, first.height // 4)) > 100
+
+
+@pytest.mark.parametrize("kind", ["png", "svg"])
+def test_archival_pdf_with_the_logo_stays_pdfa_and_pdfua(tmp_path, kind):
+    """A raster logo asked viewers to interpolate it (PDF/A forbids it) and the logo
+    needs alternative text for PDF/UA."""
+    from service.template import RenderOptions
+
+    from .test_archival import failures
+
+    if kind == "png":
+        logo = png_logo(tmp_path / "logo.png")
+    else:
+        logo = tmp_path / "logo.svg"
+        logo.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="200" height="100">'
+                        '<rect width="200" height="100" fill="#c81e28"/></svg>',
+                        encoding="utf-8")
+    app = create_app(Settings.from_env(data_dir=tmp_path / "data", brand_logo=logo,
+                                       brand_color="#0b5d3b"))
+    renderer = app.extensions["matbaa.renderer"]
+    pdf = renderer.pdf(parse_article(sample("kuwait-coalition-meeting")),
+                       RenderOptions(archival="1")).pdf
+    assert failures(pdf) == []
+    assert count_pixels(page_pixels(pdf, tmp_path), LOGO_COLOUR) > 100
