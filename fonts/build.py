@@ -13,37 +13,22 @@ from and its sha256, and is what the service checks at start-up.
 """
 
 import argparse
-import copy
 import hashlib
 import json
 import subprocess
-import unicodedata
+import sys
 import tempfile
 from pathlib import Path
 
-from fontTools import subset
-from fontTools.otlLib.builder import buildLookup, buildSingleSubstSubtable
 from fontTools.ttLib import TTFont
-from fontTools.ttLib.tables import otTables
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from service.fontprep import ARABIC_RANGES, LATIN_RANGES, build_one  # noqa: E402
+
 PACKAGE = "fonts-noto-core"
 UPSTREAM_DIR = "usr/share/fonts/truetype/noto"
-
-# Arabic blocks, the ASCII a font must have for digits and punctuation, NBSP,
-# guillemets, the joiners and bidi controls, and the dotted circle HarfBuzz
-# draws under a mark that has no base letter.
-ARABIC_RANGES = [
-    (0x0020, 0x007E), (0x00A0, 0x00A0), (0x00AB, 0x00AB), (0x00BB, 0x00BB),
-    (0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF),
-    (0x2000, 0x206F), (0x25CC, 0x25CC), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF),
-]
-# Latin letters with Western European and Turkish/Eastern European accents,
-# combining accents, general punctuation (curly quotes, dashes), currency.
-LATIN_RANGES = [
-    (0x0020, 0x024F), (0x0300, 0x036F), (0x1E00, 0x1EFF), (0x2000, 0x206F),
-    (0x20A0, 0x20CF), (0x2100, 0x214F), (0x2190, 0x2199), (0x2212, 0x2212),
-]
 
 # (output file, CSS family, weight, style, role, upstream file, ranges)
 FONTS = [
@@ -99,151 +84,6 @@ def ofl_text(copyright_file):
         line = line[1:]
         text.append("" if line == "." else line)
     return "SIL Open Font License, Version 1.1\n\n" + "\n".join(text).strip() + "\n"
-
-
-# Bidi classes of characters that take the direction of the text around them.
-NEUTRAL_BIDI = {"WS", "ON", "ES", "ET", "CS", "S"}
-
-
-def add_ltr_variants(font):
-    """Give every direction-neutral glyph (space, punctuation) a twin used in left-to-right runs.
-
-    HarfBuzz applies the ``ltra`` feature to left-to-right runs only, so after
-    this a space or a comma inside a Latin name or a number is a different
-    glyph from one between Arabic words.  Text extractors need to know which
-    is which (service/textlayer.py), and a PDF maps text per glyph, not per
-    occurrence.  The twins are identical copies: nothing changes on paper.
-    """
-    cmap = font.getBestCmap()
-    neutral = {name for codepoint, name in cmap.items()
-               if unicodedata.bidirectional(chr(codepoint)) in NEUTRAL_BIDI}
-    # Also the glyphs other features put in their place before ``ltra`` runs (it is
-    # the last lookup): Noto Naskh's ``locl`` swaps the full stop for another glyph
-    # in Arabic text, digits and Latin words included, which had no twin and so
-    # read back in both directions (tests/test_mixed_direction.py, "version").
-    neutral |= single_substitution_closure(font, neutral)
-    twins = {name: f"{name}.ltr" for name in sorted(neutral, key=font.getGlyphID)}
-    glyf, hmtx = font["glyf"], font["hmtx"]
-    order = font.getGlyphOrder() + sorted(twins.values())
-    for name, twin in twins.items():
-        glyf.glyphs[twin] = copy.deepcopy(glyf[name])
-        hmtx.metrics[twin] = hmtx.metrics[name]
-    font.setGlyphOrder(order)
-    glyf.glyphOrder = order
-    if "GDEF" in font and font["GDEF"].table.GlyphClassDef:
-        classes = font["GDEF"].table.GlyphClassDef.classDefs
-        for name, twin in twins.items():
-            if name in classes:
-                classes[twin] = classes[name]
-
-    gsub = font["GSUB"].table
-    gsub.LookupList.Lookup.append(buildLookup([buildSingleSubstSubtable(twins)]))
-    gsub.LookupList.LookupCount = len(gsub.LookupList.Lookup)
-    record = otTables.FeatureRecord()
-    record.FeatureTag = "ltra"
-    record.Feature = otTables.Feature()
-    record.Feature.FeatureParams = None
-    record.Feature.LookupListIndex = [gsub.LookupList.LookupCount - 1]
-    record.Feature.LookupCount = 1
-    gsub.FeatureList.FeatureRecord.append(record)
-    gsub.FeatureList.FeatureCount = len(gsub.FeatureList.FeatureRecord)
-    feature_index = gsub.FeatureList.FeatureCount - 1
-    for script_record in gsub.ScriptList.ScriptRecord:
-        script = script_record.Script
-        for langsys in [script.DefaultLangSys] + [r.LangSys for r in script.LangSysRecord]:
-            if langsys is not None:
-                langsys.FeatureIndex.append(feature_index)
-                langsys.FeatureCount = len(langsys.FeatureIndex)
-    return len(twins)
-
-
-def single_substitution_closure(font, names):
-    """Glyphs that GSUB single substitutions (any feature, any context) turn ``names`` into."""
-    mappings = []
-    for lookup in font["GSUB"].table.LookupList.Lookup:
-        for subtable in lookup.SubTable:
-            if lookup.LookupType == 7:
-                subtable = subtable.ExtSubTable
-            if subtable.LookupType == 1:
-                mappings.append(subtable.mapping)
-    found, new = set(), set(names)
-    while new:
-        reached = {target for mapping in mappings for name in new
-                   if (target := mapping.get(name)) is not None}
-        new = reached - found - set(names)
-        found |= new
-    return found
-
-
-def add_mark_twins(font):
-    """Give every combining mark an invisible, zero-width twin named ``<mark>.text``.
-
-    service/textlayer.py draws the twin where the mark belongs on the line,
-    carrying the mark's character for text extractors, and draws the visible
-    mark apart, hidden from them: a mark drawn raised inside the line makes
-    extractors break the line there.
-    """
-    from fontTools.ttLib.tables._g_l_y_f import Glyph
-
-    cmap = font.getBestCmap()
-    twins = sorted({f"{name}.text" for codepoint, name in cmap.items()
-                    if unicodedata.category(chr(codepoint)) in {"Mn", "Me"}})
-    glyf, hmtx = font["glyf"], font["hmtx"]
-    for twin in twins:
-        glyf.glyphs[twin] = Glyph()
-        hmtx.metrics[twin] = (0, 0)
-    order = font.getGlyphOrder() + twins
-    font.setGlyphOrder(order)
-    glyf.glyphOrder = order
-    index = {name: gid for gid, name in enumerate(order)}
-    return {index[twin.removesuffix(".text")]: index[twin] for twin in twins}
-
-
-def add_text_glyphs(font):
-    """Add invisible glyphs that only carry text; return {"space"|"rlm": glyph id}.
-
-    service/engine/textlayer.py draws them for the readers (READER_SPACING there):
-    ``space.text``, the space's advance and no ink, stands for a justified space,
-    whose text is a bare space; ``rlm.text``, zero-width, carries U+200F where such
-    a space meets a left-to-right run.  They are in no cmap: no text is shaped to
-    them, and the font's own U+200F glyph (a visible arrow in Noto) is never drawn.
-    """
-    from fontTools.ttLib.tables._g_l_y_f import Glyph
-
-    glyf, hmtx = font["glyf"], font["hmtx"]
-    space = font.getBestCmap()[0x20]
-    added = {"space": ("space.text", hmtx[space]), "rlm": ("rlm.text", (0, 0))}
-    order = list(font.getGlyphOrder())
-    for name, metrics in added.values():
-        glyf.glyphs[name] = Glyph()
-        hmtx.metrics[name] = metrics
-        order.append(name)
-    font.setGlyphOrder(order)
-    glyf.glyphOrder = order
-    index = {name: gid for gid, name in enumerate(order)}
-    return {key: index[name] for key, (name, _metrics) in added.items()}
-
-
-def build_one(source, target, ranges):
-    """Subset one upstream font; the upstream timestamps keep the output byte-identical."""
-    options = subset.Options()
-    options.layout_features = ["*"]   # keep every Arabic shaping feature
-    options.name_IDs = ["*"]
-    options.name_languages = ["*"]
-    options.notdef_outline = True
-    options.hinting = False
-    options.glyph_names = False
-    options.drop_tables += ["DSIG"]
-    font = TTFont(source, recalcTimestamp=False)
-    subsetter = subset.Subsetter(options)
-    unicodes = [cp for lo, hi in ranges for cp in range(lo, hi + 1)]
-    subsetter.populate(unicodes=unicodes)
-    subsetter.subset(font)
-    add_ltr_variants(font)
-    twins = add_mark_twins(font)
-    text_glyphs = add_text_glyphs(font)
-    font.save(target, reorderTables=True)
-    return twins, text_glyphs
 
 
 def main():
