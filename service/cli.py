@@ -454,10 +454,11 @@ def _load_article(source, settings):
     return article
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--text", "text_file", type=click.File("r", encoding="utf-8"),
               help="A text file (- for standard input) to check against the fonts.")
-def fonts(text_file):
+@click.pass_context
+def fonts(context, text_file):
     """Show the bundled fonts and their coverage; name characters no font covers.
 
     Exits with status 1 when the text has characters no bundled font covers.
@@ -469,6 +470,8 @@ def fonts(text_file):
     """
     from .fonts import FontError, FontSet, describe_char
 
+    if context.invoked_subcommand is not None:
+        return
     settings = _settings()
     font_set = FontSet(settings.fonts_dir)
     try:
@@ -488,6 +491,106 @@ def fonts(text_file):
                 click.echo(f"  {describe_char(char)}")
             sys.exit(1)
         click.echo("every character of the text is covered")
+
+
+def _text_layer_with(settings, entry, setting):
+    """Print a sample with the new font and say how well poppler reads it back: our
+    text layer is made exact for our fonts, and a font's ligatures can undo that."""
+    import tempfile
+
+    from .article import parse_article
+    from .readers import read, unavailable
+    from .render import Renderer
+    from .verify import article_text, missing_numbers, score_words
+
+    if unavailable("poppler"):
+        return
+    field = "brand_body_font" if setting.endswith("BODY_FONT") else "brand_headings_font"
+    sample = Path(__file__).resolve().parent / "samples" / "arabic-printing-history.json"
+    article = parse_article(json.loads(sample.read_text(encoding="utf-8")))
+    renderer = Renderer(settings.replace(**{field: entry["family"]}))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "sample.pdf"
+        path.write_bytes(renderer.pdf(article).pdf)
+        text = read("poppler", path)
+    expected = article_text(article)
+    score, lost = score_words(expected, text), missing_numbers(expected, text)
+    click.echo(f"text layer of a sample article with it: poppler reads {score.ratio:.1%} of "
+               f"its words in order, {len(lost)} numbers lost")
+    if score.ratio < 0.995 or lost:
+        click.echo("warning: below the 99.5% our own fonts are held to; copy, search and "
+                   "indexing of PDFs printed with this font will miss words", err=True)
+
+
+def _uncovered(article, covered):
+    """The characters of ``article`` a font with cmap ``covered`` has no glyph for."""
+    import lxml.html
+
+    from .fonts import _ignorable
+
+    body = lxml.html.fromstring(article.body_html).text_content() \
+        if article.body_html and article.body_html.strip() else ""
+    text = " ".join([article.title, article.subtitle or "", body, *(article.paragraphs or [])])
+    return {c for c in text if ord(c) not in covered and not _ignorable(c)
+            and not c.isspace()}
+
+
+@fonts.command("add")
+@click.argument("font_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--role", type=click.Choice(["body", "headings", "latin"]), default="body",
+              show_default=True, help="What the font prints: body text, headings, or Latin.")
+def fonts_add(font_file, role):
+    """Prepare a newsroom's own font and add it to the fonts folder (MATBAA_FONTS_DIR).
+
+    The font is subset and given the glyphs the text layer needs, as fonts/build.py
+    does for ours, and recorded with its hash in manifest.json.  A font whose licence
+    (OS/2 fsType) forbids embedding or subsetting is refused, as is a body or headings
+    font without Arabic letters.  Reports what it does not cover of the stored
+    articles.  Then set MATBAA_BRAND_BODY_FONT or MATBAA_BRAND_HEADINGS_FONT to its
+    family.
+
+    \b
+    Examples:
+      matbaa fonts add /usr/share/fonts/opentype/fonts-hosny-amiri/Amiri-Regular.ttf
+      matbaa fonts add KacstOne.ttf --role headings
+    """
+    from fontTools.ttLib import TTFont
+
+    from .fonts import FontError, add_font, describe_char
+    from .store import Store
+
+    settings = _settings()
+    try:
+        entry = add_font(settings.fonts_dir, font_file, role)
+    except FontError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"added {entry['file']}: {entry['family']} {entry['weight']} {entry['style']} "
+               f"({entry['role']}; {len(entry['mark_twins'])} mark twins)")
+    setting = {"body": "MATBAA_BRAND_BODY_FONT", "heading": "MATBAA_BRAND_HEADINGS_FONT"}.get(
+        entry["role"])
+    if setting:
+        click.echo(f"print with it: {setting}={entry['family']!r}")
+        _text_layer_with(settings, entry, setting)
+    with TTFont(settings.fonts_dir / entry["file"], lazy=True) as font:
+        covered = frozenset(font.getBestCmap())
+    store = Store(settings.store_url)
+    seen, articles, page = set(), 0, 1
+    while True:
+        batch, total = store.list(page=page, per_page=500)
+        if not batch:
+            break
+        page += 1
+        for article in batch:
+            articles += 1
+            seen.update(_uncovered(article, covered))
+        if articles >= total:
+            break
+    store.close()
+    if articles:
+        click.echo(f"of the {articles} stored articles' characters, not in this font "
+                   f"(ours print them): {len(seen)}")
+        for char in sorted(seen)[:40]:
+            click.echo(f"  {describe_char(char)}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ carry a justified space's text and U+200F.  TrueType outlines (``glyf``) only.
 """
 
 import copy
+import logging
 import unicodedata
 
 from fontTools import subset
@@ -165,6 +166,8 @@ def build_one(source, target, ranges):
     options.glyph_names = False
     options.drop_tables += ["DSIG"]
     font = TTFont(source, recalcTimestamp=False)
+    # fontTools names tables it drops (FFTM, a FontForge timestamp) as warnings.
+    logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
     subsetter = subset.Subsetter(options)
     unicodes = [cp for lo, hi in ranges for cp in range(lo, hi + 1)]
     subsetter.populate(unicodes=unicodes)

@@ -59,6 +59,9 @@ class FontSet:
         # carries that text} (fonts/build.py, add_text_glyphs)
         self.text_glyphs = {entry["sha256"]: entry.get("text_glyphs", {})
                             for entry in manifest["fonts"]}
+        # Our CSS family -> the newsroom's family printed in its place
+        # (MATBAA_BRAND_BODY_FONT, MATBAA_BRAND_HEADINGS_FONT; set by the renderer).
+        self.families = {}
 
     def check(self):
         """Verify every file's hash and the coverage every role needs; return a report."""
@@ -97,20 +100,124 @@ class FontSet:
         return sorted({c for c in text if ord(c) not in self.covered and not _ignorable(c)})
 
     def font_face_css(self, base_url):
-        """@font-face rules for every bundled face, loading from ``base_url``."""
+        """@font-face rules for every face, loading from ``base_url``; a family the
+        newsroom chose (``families``) is declared under the name of ours it replaces,
+        so every rule that names ours prints with it."""
+        replaced = set(self.families)
+        by = {theirs: ours for ours, theirs in self.families.items()}
         rules = []
         for face in self.faces:
+            if face.family in replaced:
+                continue
+            family = by.get(face.family, face.family)
             rules.append(
-                f'@font-face {{ font-family: "{face.family}"; '
+                f'@font-face {{ font-family: "{family}"; '
                 f'src: url("{base_url}{face.file}"); font-weight: {face.weight}; '
                 f'font-style: {face.style}; }}')
         return "\n".join(rules) + "\n"
 
-    @cached_property
+    def choose(self, setting, family, role, ours):
+        """Print ``family`` (a face of this set, added by ``matbaa fonts add``) in place
+        of our ``ours``; ValueError naming ``setting`` when it cannot be."""
+        faces = [f for f in self.faces if f.family == family]
+        if not faces:
+            known = sorted({f.family for f in self.faces if f.role == role})
+            raise ValueError(f"{setting}: no font family {family!r} in the fonts folder; "
+                             f"add it with `matbaa fonts add FILE --role {role}` "
+                             f"(families there: {', '.join(known)})")
+        covered = frozenset().union(*(self.cmaps[f.file] for f in faces))
+        gaps = "".join(c for c in REQUIRED["Arabic letters"] if ord(c) not in covered)
+        if gaps:
+            raise ValueError(f"{setting}: {family!r} has no Arabic letters {gaps}")
+        self.families[ours] = family
+
+    @property
     def digest(self):
-        return hashlib.sha256("".join(f.sha256 for f in self.faces).encode()).hexdigest()[:16]
+        chosen = "".join(f"{k}={v};" for k, v in sorted(self.families.items()))
+        return hashlib.sha256(("".join(f.sha256 for f in self.faces) + chosen).encode()
+                              ).hexdigest()[:16]
 
 
 def describe_char(char):
     name = unicodedata.name(char, "UNKNOWN")
     return f"U+{ord(char):04X} {name} {char!r}"
+
+
+# -- a newsroom's own fonts (matbaa fonts add) ------------------------------------------
+
+ROLES = {"body": "body", "headings": "heading", "latin": "latin"}
+# OS/2 fsType: bit 1 restricted (no embedding), 8 no subsetting, 9 bitmaps only.
+FS_RESTRICTED, FS_PREVIEW, FS_EDITABLE, FS_NO_SUBSET, FS_BITMAP = 0x2, 0x4, 0x8, 0x100, 0x200
+
+
+def add_font(folder, source, role):
+    """Prepare ``source`` (a TrueType file) the way fonts/build.py prepares ours and
+    add it to ``folder`` and its manifest.  Returns the manifest entry.  Raises
+    FontError for a font we may not or cannot print with: one whose licence forbids
+    embedding or subsetting (OS/2 fsType), one without TrueType outlines, or, for
+    the body and headings, one without Arabic letters."""
+    from .fontprep import ARABIC_RANGES, LATIN_RANGES, build_one
+
+    folder, source = Path(folder), Path(source)
+    if role not in ROLES:
+        raise FontError(f"--role must be one of {', '.join(ROLES)}")
+    try:
+        font = TTFont(source, lazy=True)
+    except Exception as exc:
+        raise FontError(f"{source}: not a font fontTools can read ({exc})") from None
+    with font:
+        fs_type, family, weight, italic, licence = _check_addable(font, source, role)
+    stem = "".join(ch for ch in family.title() if ch.isalnum()) or "Font"
+    target = f"Added{stem}-{weight}{'-Italic' if italic else ''}.ttf"
+    twins, text_glyphs = build_one(source, folder / target,
+                                   LATIN_RANGES if ROLES[role] == "latin" else ARABIC_RANGES)
+    prepared = TTFont(folder / target, lazy=True)
+    version = (prepared["name"].getDebugName(5) or "").split(";")[0].removeprefix(
+        "Version ").strip()
+    prepared.close()
+    entry = {
+        "file": target, "family": family, "weight": weight,
+        "style": "italic" if italic else "normal", "role": ROLES[role], "version": version,
+        "sha256": hashlib.sha256((folder / target).read_bytes()).hexdigest(),
+        "licence": f"OS/2 fsType {fs_type:#06x}" + (f"; {licence}" if licence else ""),
+        "origin": f"{source.name}, added by matbaa fonts add",
+        "upstream_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+        "mark_twins": {str(mark): twin for mark, twin in sorted(twins.items())},
+        "text_glyphs": text_glyphs,
+    }
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["fonts"] = [f for f in manifest["fonts"] if f["file"] != target] + [entry]
+    manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
+                             encoding="utf-8")
+    return entry
+
+def _check_addable(font, source, role):
+    """(fsType, family, weight, italic, licence text) of a font we may and can print
+    with; FontError otherwise."""
+    fs_type = font["OS/2"].fsType if "OS/2" in font else 0
+    if fs_type & FS_RESTRICTED and not fs_type & (FS_PREVIEW | FS_EDITABLE):
+        raise FontError(f"{source.name}: its licence forbids embedding it in documents "
+                        f"(OS/2 fsType {fs_type:#06x}, restricted licence embedding)")
+    if fs_type & FS_NO_SUBSET:
+        raise FontError(f"{source.name}: its licence forbids subsetting it "
+                        f"(OS/2 fsType {fs_type:#06x}), and PDFs embed subsets")
+    if fs_type & FS_BITMAP:
+        raise FontError(f"{source.name}: its licence allows embedding its bitmaps only "
+                        f"(OS/2 fsType {fs_type:#06x})")
+    if "glyf" not in font:
+        raise FontError(f"{source.name}: PostScript (CFF) outlines; only TrueType fonts "
+                        "are prepared for now")
+    cmap = font.getBestCmap()
+    if ROLES[role] != "latin":
+        gaps = "".join(c for c in REQUIRED["Arabic letters"] if ord(c) not in cmap)
+        if gaps:
+            raise FontError(f"{source.name}: has no Arabic letters {gaps}; a {role} font "
+                            "must print Arabic")
+    name = font["name"]
+    family = (name.getDebugName(16) or name.getDebugName(1) or source.stem).strip()
+    weight = font["OS/2"].usWeightClass if "OS/2" in font else 400
+    italic = bool(font["head"].macStyle & 0x2) or bool(
+        "OS/2" in font and font["OS/2"].fsSelection & 0x1)
+    licence = (font["name"].getDebugName(13) or "").strip()[:200]
+    return fs_type, family, weight, italic, licence

@@ -22,6 +22,7 @@ from .engine import isolate_fontconfig
 from .fonts import FontSet, describe_char
 from .normalize import readable_address
 from .brand import load_brand
+from .settings import SettingsError
 from .plurals import count
 from .template import RenderOptions, Templates
 
@@ -73,6 +74,16 @@ class Renderer:
         self.settings = settings
         self.fonts = FontSet(settings.fonts_dir)
         self.fonts.check()
+        # The newsroom's own faces in place of ours (matbaa fonts add).
+        for setting, family, role, ours in (
+                ("MATBAA_BRAND_BODY_FONT", settings.brand_body_font, "body", "Matbaa Naskh"),
+                ("MATBAA_BRAND_HEADINGS_FONT", settings.brand_headings_font, "heading",
+                 "Matbaa Kufi")):
+            if family.strip():
+                try:
+                    self.fonts.choose(setting, family.strip(), role, ours)
+                except ValueError as exc:
+                    raise SettingsError(str(exc)) from None
         self.templates = Templates(settings.templates_dir)
         # The newsroom's logo, colour and stylesheet, checked now (MATBAA_BRAND_*).
         self.brand = load_brand(settings)

@@ -46,6 +46,12 @@ class Settings:
         None, "The operator's own CSS file, applied after ours to every PDF and print view "
         "(not article content; what it names is fetched only as images are, from "
         "MATBAA_IMAGE_HOSTS or data: URLs).")
+    brand_body_font: str = _setting(
+        "", "A font family added with `matbaa fonts add FILE --role body`, printed in place "
+        "of Matbaa Naskh (body text); empty keeps ours.")
+    brand_headings_font: str = _setting(
+        "", "A font family added with `matbaa fonts add FILE --role headings`, printed in "
+        "place of Matbaa Kufi (headings, masthead, running heads); empty keeps ours.")
     digits: str = _setting(
         "arab", "Digits for page numbers and dates: 'arab' (٣) or 'latn' (3).",
         choices=("arab", "latn"))
