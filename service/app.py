@@ -78,6 +78,14 @@ def create_app(settings=None, render_pool=False):
         settings.prerender_queue,
         on_skipped=app.extensions["matbaa.metrics"].prerenders_skipped.inc)
     http.init_app(app)
+    # The desk's session cookie: signed, not readable by scripts, never sent by
+    # another site's page.
+    app.secret_key = settings.secret_key or _kept_secret(settings.data_dir)
+    app.config.update(SESSION_COOKIE_NAME="matbaa_desk", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/desk")
+    from . import desk
+
+    app.register_blueprint(desk.bp)
     app.wsgi_app = app.extensions["matbaa.hot"] = HotPath(
         app.wsgi_app, app.extensions["matbaa.store"], settings.hot_cache_bytes,
         app.extensions["matbaa.observer"])
@@ -89,3 +97,25 @@ def create_app(settings=None, render_pool=False):
     # Outermost, so that every answer carries the headers, the hot path's too.
     app.wsgi_app = SecurityHeaders(app.wsgi_app, settings)
     return app
+
+
+def _kept_secret(data_dir):
+    """A random key made once and kept in DATA_DIR (readable by its owner only), so
+    that every web process and restart signs sessions alike."""
+    import os
+    import secrets
+
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:          # another process made it first
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(descriptor, "w", encoding="ascii") as out:
+        out.write(key)
+    return key

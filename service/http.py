@@ -396,6 +396,16 @@ def create_edition():
     from .editions import EditionSpec
 
     spec = EditionSpec.from_json(_json_body(), _settings())
+    job_id = start_edition(spec)
+    response = jsonify(_job_json(_jobs().get(job_id)))
+    response.status_code = 202
+    response.headers["Location"] = url_for("matbaa.edition_status", job_id=job_id)
+    return response
+
+
+def start_edition(spec):
+    """Make the job of ``spec`` and start it (locally or on Celery); its id.  The
+    desk's editions are made here too."""
     job_id = _jobs().create(spec)
     celery = current_app.extensions.get("matbaa.celery")
     if celery is None:
@@ -408,10 +418,7 @@ def create_edition():
             raise errors.QueueUnavailable(
                 f"the job queue cannot be reached ({exc.__class__.__name__}); "
                 "no job was made, try again") from None
-    response = jsonify(_job_json(_jobs().get(job_id)))
-    response.status_code = 202
-    response.headers["Location"] = url_for("matbaa.edition_status", job_id=job_id)
-    return response
+    return job_id
 
 
 @bp.get("/editions/<job_id>")
@@ -584,6 +591,7 @@ def home():
                   for a in articles],
         font_css=Markup(renderer.fonts.font_face_css(assets + "fonts/")),
         stylesheet_href=assets + "site/site.css", api_href=url_for("matbaa.openapi"),
+        desk_href=url_for("desk.desk"),
         icon_href=assets + renderer.brand.logo_src if renderer.brand.logo_src else "",
         logo_src=assets + renderer.brand.logo_src if renderer.brand.logo_src else "",
         accent=renderer.brand.color)

@@ -105,6 +105,9 @@ class Settings:
         0, "Reverse proxies in front of the service (nginx on the same host is 1): the "
         "client's address, scheme and host are taken from their X-Forwarded-* headers for "
         "that many hops, and only then.", minimum=0)
+    secret_key: str = _setting(
+        "", "Key that signs the desk's session cookies; empty: a random one made once and "
+        "kept in DATA_DIR/secret_key (set it when web processes do not share DATA_DIR).")
     api_keys: str = _setting(
         "", "Comma-separated keys for writes and renders of sent content "
         "(Authorization: Bearer KEY); empty means loopback clients only.")

@@ -156,6 +156,18 @@ class Jobs:
         data["errors"] = json.loads(data["errors"])
         return data
 
+    @read_retried
+    def recent(self, limit=10):
+        """The newest jobs: (id, status, title, pages, sha256, created_at) dicts."""
+        with self.store.session() as session:
+            rows = session.execute(
+                select(JobRow.id, JobRow.status, JobRow.spec, JobRow.pages, JobRow.sha256,
+                       JobRow.done, JobRow.total, JobRow.created_at)
+                .order_by(JobRow.created_at.desc()).limit(limit)).all()
+        return [{"id": r.id, "status": r.status, "title": json.loads(r.spec)["title"],
+                 "pages": r.pages, "sha256": r.sha256, "done": r.done, "total": r.total,
+                 "created_at": r.created_at} for r in rows]
+
     def update(self, job_id, **fields):
         with self.store.session() as session:
             row = session.get(JobRow, job_id)
