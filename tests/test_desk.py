@@ -112,6 +112,7 @@ def test_an_archivist_makes_an_edition_keyboard_only_on_a_phone(
         with page.expect_navigation():
             keyboard.press("Enter")
         assert page.locator(".count").inner_text().startswith("6 مقالات")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
         boxes = page.locator('input[name="ids"]')
         tab_to(page, 'input[name="ids"]')
         for n in range(5):                           # Space ticks, Tab goes on
