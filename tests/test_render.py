@@ -226,3 +226,31 @@ def test_masthead_site_at_the_right_section_at_the_left(renderer, tmp_path, sect
         assert any(first_word in below for below in lines[index + 1:index + 3]), lines
     else:
         assert line.lstrip().startswith(first_word), "the section on the same line, at the left"
+
+
+# The first expiry is raised inside the callback, where Python prints it as unraisable.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_the_render_deadline_holds_when_it_falls_inside_a_gc_callback():
+    """The deadline's handler may run inside a gc callback (hypothesis, a test
+    dependency, times every collection), where Python only prints what it raises: the
+    render went on to its end, and a slow render answered 200 instead of 503."""
+    import gc
+    import time
+
+    from service.errors import RenderTooLong
+    from service.render import _deadline
+
+    def slow_collection(phase, _info):
+        if phase == "start":
+            time.sleep(0.15)          # the deadline falls due in here
+
+    gc.callbacks.append(slow_collection)
+    try:
+        with pytest.raises(RenderTooLong, match="MATBAA_RENDER_TIMEOUT"):
+            with _deadline(0.1):
+                gc.collect()
+                started = time.monotonic()
+                while time.monotonic() - started < 1.0:   # the rest of the render
+                    sum(range(1000))
+    finally:
+        gc.callbacks.remove(slow_collection)
