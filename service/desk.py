@@ -135,7 +135,12 @@ def make_edition():
         if words:
             # Title words are the desk's own filter: the edition takes the ids found.
             store = current_app.extensions["matbaa.store"]
-            body = {**body, "articles": [a.id for a in _search(store, query)] or ["-"]}
+            found = [a.id for a in _search(store, query)]
+            if not found:
+                return _page("desk_error.html", status=422, error=errors.ArticleInvalid(
+                    "articles", "no stored article matches the search",
+                    "لا توجد مقالات تطابق البحث"))
+            body = {**body, "articles": found}
             body.pop("filter")
     else:
         body["articles"] = form.getlist("ids")

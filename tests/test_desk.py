@@ -79,6 +79,14 @@ def test_the_desk_asks_for_a_key_and_guards_its_forms(desk_app):
     # An edition cannot be made without the token either.
     made = client.post("/desk/editions", data={"title": "x", "ids": ["desk-2"]})
     assert made.status_code == 400
+    # A search that finds nothing makes no edition, and says so.
+    token = csrf_of(html)
+    empty = client.post("/desk/editions", data={"csrf": token, "title": "x",
+                                                "scope": "filter", "q": "لا يوجد"})
+    assert empty.status_code == 422
+    assert "لا توجد مقالات تطابق البحث" in empty.get_data(as_text=True)
+    nothing = client.post("/desk/editions", data={"csrf": token, "title": "x"})
+    assert nothing.status_code == 422
     assert desk_app.extensions["matbaa.jobs"].recent() == []
 
 
