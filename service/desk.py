@@ -41,7 +41,8 @@ def _signed_in():
         return _is_loopback(request.remote_addr) and not any(
             name in request.headers for name in FORWARDING_HEADERS)
     held = session.get("key")
-    return bool(held) and any(hmac.compare_digest(held, _fingerprint(k)) for k in keys)
+    return isinstance(held, str) and bool(held) and any(
+        hmac.compare_digest(held.encode(), _fingerprint(k).encode()) for k in keys)
 
 
 def _csrf():
@@ -52,7 +53,8 @@ def _csrf():
 
 def _check_csrf():
     given = request.form.get("csrf", "")
-    if not given or not hmac.compare_digest(given, session.get("csrf", "")):
+    # As bytes: compare_digest refuses a text that is not ASCII (a form can send any).
+    if not given or not hmac.compare_digest(given.encode(), session.get("csrf", "").encode()):
         abort(400, "the form's token does not match this session; open the desk again")
 
 

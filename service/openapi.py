@@ -32,6 +32,12 @@ def _model_schemas():
     return {**schema.pop("$defs", {}), "Article": schema}
 
 
+def _FORM(fields):
+    """A form body of text fields (the desk's)."""
+    return {"content": {"application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "properties": {name: {"type": "string"} for name in fields}}}}}
+
+
 def spec():
     errors = {str(code): _ERROR for code in (400, 401, 403, 404, 413, 415, 422, 429, 503)}
     return {
@@ -129,7 +135,7 @@ def spec():
             "/assets/{mount}/{filename}": {"get": {
                 "summary": "Fonts and stylesheet of the print view",
                 "parameters": [{"name": "mount", "in": "path", "required": True,
-                                "schema": {"enum": ["fonts", "print"]}},
+                                "schema": {"enum": ["fonts", "print", "site", "brand"]}},
                                {"name": "filename", "in": "path", "required": True,
                                 "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "the file"}, "404": _ERROR}}},
@@ -173,6 +179,37 @@ def spec():
                 "parameters": [_JOB, {"name": "download", "in": "query",
                                       "schema": {"enum": ["1"]}}],
                 "responses": {"200": _PDF, "404": _ERROR, "409": _ERROR}}},
+            "/desk": {"get": {
+                "summary": "The desk (HTML): sign in, find stored articles, make editions",
+                "parameters": [{"name": name, "in": "query", "schema": {"type": "string"}}
+                               for name in ("q", "section", "from", "to", "page")],
+                "responses": {"200": {"description": "HTML page"},
+                              "403": {"description": "HTML page: not this machine"}}}},
+            "/desk/sign-in": {"post": {
+                "summary": "Sign in to the desk with an API key (form, CSRF token)",
+                "requestBody": _FORM(["key", "csrf"]),
+                "responses": {"303": {"description": "to the desk"},
+                              "400": {"description": "no or another CSRF token"},
+                              "401": {"description": "HTML page: the key is not one"}}}},
+            "/desk/sign-out": {"post": {
+                "summary": "Sign out of the desk (form, CSRF token)",
+                "requestBody": _FORM(["csrf"]),
+                "responses": {"303": {"description": "to the desk"},
+                              "400": {"description": "no or another CSRF token"}}}},
+            "/desk/editions": {"post": {
+                "summary": "Make an edition from the desk's form (CSRF token); to its page",
+                "requestBody": _FORM(["csrf", "title", "scope", "ids", "q", "section", "from",
+                                      "to", "paper", "digits", "archival"]),
+                "responses": {"303": {"description": "to the edition's page"},
+                              "400": {"description": "no or another CSRF token"},
+                              "403": {"description": "not signed in"},
+                              "422": {"description": "HTML page: what is wrong"}}}},
+            "/desk/editions/{job_id}": {"get": {
+                "summary": "An edition's page on the desk (HTML): progress, pages, SHA-256",
+                "parameters": [_JOB],
+                "responses": {"200": {"description": "HTML page"},
+                              "303": {"description": "to the desk, to sign in"},
+                              "404": _ERROR}}},
             "/metrics": {"get": {
                 "summary": "Prometheus metrics: requests, renders, cache, refusals, queue",
                 "responses": {"200": {"description": "Prometheus text format", "content": {
