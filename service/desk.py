@@ -15,10 +15,9 @@ import hmac
 import secrets
 from datetime import date
 
-from flask import (Blueprint, Response, abort, current_app, redirect, request, session,
-                   url_for)
+from flask import Blueprint, abort, current_app, redirect, request, session, url_for
 
-from . import errors, security
+from . import errors
 from .plurals import count
 
 bp = Blueprint("desk", __name__)
@@ -59,24 +58,14 @@ def _check_csrf():
 
 
 def _page(template, status=200, **context):
-    renderer = current_app.extensions["matbaa.renderer"]
-    assets = url_for("matbaa.home") + "assets/"
-    html = renderer.templates.site_html(
-        template, site=_settings().site_name, csrf=_csrf(),
-        font_css=_markup(renderer.fonts.font_face_css(assets + "fonts/")),
-        stylesheet_href=assets + "site/site.css", script_src=assets + "site/desk.js",
-        accent=renderer.brand.color, signed_in=_signed_in(), keys=bool(_settings().api_key_list),
-        url_for=url_for, **{"refused": False, **context})
-    response = Response(html, status=status, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = security.page_policy(_settings(), html)
+    from .http import site_page
+
+    response = site_page(
+        template, status, csrf=_csrf(), script_src=url_for("matbaa.home") + "assets/site/desk.js",
+        signed_in=_signed_in(), keys=bool(_settings().api_key_list), url_for=url_for,
+        **{"refused": False, **context})
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _markup(text):
-    from markupsafe import Markup
-
-    return Markup(text)
 
 
 @bp.get("/desk")
@@ -93,16 +82,17 @@ def desk():
     recent = _jobs().recent(10)
     return _page("desk.html", query=query, found=len(found), counted=count(len(found), "article"),
                  articles=shown, page=page, pages=-(-len(found) // PER_PAGE),
-                 sections=_sections(store), recent=recent,
+                 sections=store.sections(), recent=recent,
                  page_href=lambda n: url_for("desk.desk", **{**_query_args(query), "page": n}))
 
 
 @bp.post("/desk/sign-in")
 def sign_in():
     _check_csrf()
-    keys = _settings().api_key_list
+    from .http import is_api_key
+
     given = request.form.get("key", "").strip()
-    if not keys or not any([hmac.compare_digest(given.encode(), k.encode()) for k in keys]):
+    if not is_api_key(given):
         return _page("desk_sign_in.html", status=401, refused=True)
     session.clear()
     session["key"] = _fingerprint(given)
@@ -195,15 +185,10 @@ def _int(text, default):
 def _search(store, query):
     found = store.find(section=query["section"] or None,
                        start=date.fromisoformat(query["from"]) if query["from"] else None,
-                       end=date.fromisoformat(query["to"]) if query["to"] else None)
-    words = query["q"].split()
-    if words:
-        found = [a for a in found if all(w in a.title for w in words)]
+                       end=date.fromisoformat(query["to"]) if query["to"] else None,
+                       title_words=query["q"].split())
     # Newest first (the store gives the oldest first, the undated last).
     dated = [a for a in found if a.published_at]
     return dated[::-1] + [a for a in found if not a.published_at]
 
 
-def _sections(store):
-    articles, _total = store.list(page=1, per_page=1000)
-    return sorted({a.section for a in articles if a.section})

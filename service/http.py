@@ -306,9 +306,15 @@ def require_writer():
         return
     given = request.headers.get("Authorization", "")
     token = given[7:].strip() if given[:7].lower() == "bearer " else ""
-    # Compare with every key, in constant time, so timing tells nothing.
-    if not any([hmac.compare_digest(token.encode(), key.encode()) for key in keys]):
+    if not is_api_key(token):
         raise errors.Unauthorized()
+
+
+def is_api_key(token):
+    """Whether ``token`` is one of MATBAA_API_KEYS: compared with every key, in
+    constant time, so timing tells nothing (the desk's sign-in asks it too)."""
+    keys = _settings().api_key_list
+    return any([hmac.compare_digest(token.encode(), key.encode()) for key in keys])
 
 
 def _is_loopback(address):
@@ -580,22 +586,29 @@ def home():
 
     shown = 100
     articles, total = _store().list(page=1, per_page=shown)
-    renderer = _renderer()
-    assets = url_for("matbaa.home") + "assets/"
-    html = renderer.templates.site_html(
-        "home.html", site=_settings().site_name, total=total,
-        counted=count(total, "article"), shown=count(len(articles), "article"),
+    return site_page(
+        "home.html", total=total, counted=count(total, "article"),
+        shown=count(len(articles), "article"),
         articles=[{"title": a.title, "section": a.section,
                    "print_href": url_for("matbaa.article_print", article_id=a.id),
                    "pdf_href": url_for("matbaa.article_pdf", article_id=a.id)}
                   for a in articles],
+        api_href=url_for("matbaa.openapi"), desk_href=url_for("desk.desk"))
+
+
+def site_page(template, status=200, **context):
+    """One of the service's own pages (templates/site: home, desk) with the brand, our
+    fonts and stylesheet, and a Content-Security-Policy that allows its inline styles
+    by hash."""
+    renderer = _renderer()
+    assets = url_for("matbaa.home") + "assets/"
+    html = renderer.templates.site_html(
+        template, site=_settings().site_name,
         font_css=Markup(renderer.fonts.font_face_css(assets + "fonts/")),
-        stylesheet_href=assets + "site/site.css", api_href=url_for("matbaa.openapi"),
-        desk_href=url_for("desk.desk"),
-        icon_href=assets + renderer.brand.logo_src if renderer.brand.logo_src else "",
+        stylesheet_href=assets + "site/site.css", accent=renderer.brand.color,
         logo_src=assets + renderer.brand.logo_src if renderer.brand.logo_src else "",
-        accent=renderer.brand.color)
-    response = Response(html, mimetype="text/html")
+        **context)
+    response = Response(html, status=status, mimetype="text/html")
     response.headers["Content-Security-Policy"] = security.page_policy(_settings(), html)
     return response
 

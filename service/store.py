@@ -162,11 +162,13 @@ class Store:
             return Article.model_validate_json(row.data), row.revision
 
     @read_retried
-    def find(self, *, ids=None, section=None, start=None, end=None, source=None):
+    def find(self, *, ids=None, section=None, start=None, end=None, source=None,
+             title_words=()):
         """Articles by ids (in that order) or by filter (oldest first).
 
         ``start``/``end`` are dates, both included; ``source`` is "wordpress" (posts
-        loaded from WordPress) or "local" (everything else).
+        loaded from WordPress) or "local" (everything else); ``title_words``: words
+        every title must hold (the desk's search).
         """
         with self.session() as session:
             if ids is not None:
@@ -184,12 +186,21 @@ class Store:
             if end:
                 query = query.where(ArticleRow.published_at < datetime.combine(
                     end, datetime.min.time()) + timedelta(days=1))
+            for word in title_words:
+                query = query.where(ArticleRow.title.contains(word, autoescape=True))
             if source:
                 wordpress = select(SourceRow.article_id).where(SourceRow.source == "wordpress")
                 query = query.where(ArticleRow.id.in_(wordpress) if source == "wordpress"
                                     else ArticleRow.id.not_in(wordpress))
             query = query.order_by(ArticleRow.published_at.asc().nulls_last(), ArticleRow.id)
             return [Article.model_validate_json(r.data) for r in session.scalars(query)]
+
+    @read_retried
+    def sections(self):
+        """The sections of the stored articles, sorted."""
+        with self.session() as session:
+            return sorted(s for s in session.scalars(
+                select(ArticleRow.section).where(ArticleRow.section.is_not(None)).distinct()))
 
     @read_retried
     def revision(self, article_id):

@@ -134,6 +134,12 @@ class Templates:
         return self.article_template.render(context)
 
 
+    def _logo_allowed(self, article, image_check):
+        """Whether the article's site logo may be printed: an image address allowed,
+        and, for a PDF (``image_check``), one that can be had."""
+        return bool(article.site_logo) and self.image_allowed(article.site_logo) and (
+            image_check is None or image_check(article.site_logo))
+
     def site_html(self, name, **context):
         """One of the service's own pages (templates/site/NAME)."""
         return self.site_env.get_template(name).render(context)
@@ -183,8 +189,7 @@ class Templates:
             date_range = first if first == last else f"من {first} إلى {last}"
         return self.edition_template.render({
             "logo_src": self.logo_src or next(
-                (a.site_logo for a in articles if a.site_logo and self.image_allowed(
-                    a.site_logo) and (image_check is None or image_check(a.site_logo))), ""),
+                (a.site_logo for a in articles if self._logo_allowed(a, image_check)), ""),
             "title": title,
             "site": next((a.site for a in articles if a.site), None) or site_name,
             "options": options,
@@ -233,9 +238,8 @@ class Templates:
             "lead_src": lead.src if lead and image_allowed(lead.src) else None,
             # The site's own logo (a WordPress site's), fetched as images are; never
             # left out by ?images=0, which is for the article's pictures.
-            "site_logo": article.site_logo if article.site_logo and self.image_allowed(
-                article.site_logo) and (image_check is None or image_check(
-                    article.site_logo)) else None,
+            "site_logo": article.site_logo if self._logo_allowed(article, image_check)
+            else None,
             "qr": _qr(article.url) if article.url else None,
         }
 

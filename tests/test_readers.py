@@ -23,13 +23,18 @@ def test_every_number_reads_back_as_written(reader, renderer, tmp_path):
     """Decimals, thousands, times and ranges inside Arabic lines.  PDFium (Chrome's
     viewer) read «9.5» as «5.9» and «10.9%» as «9.10%»: the marks that framed «.»
     split the number into runs that its right-to-left line reversed."""
+    article, text = read_back(reader, renderer, tmp_path, FIGURES)
+    assert missing_numbers(article_text(article), text) == [], text
+
+
+def read_back(reader, renderer, tmp_path, data):
+    """The article of ``data`` and its PDF's text as ``reader`` reads it."""
     if reason := unavailable(reader):
         missing(reason)
-    article = parse_article(FIGURES)
-    path = tmp_path / "figures.pdf"
+    article = parse_article(data)
+    path = tmp_path / f"{article.id}.pdf"
     path.write_bytes(renderer.pdf(article).pdf)
-    text = read(reader, path)
-    assert missing_numbers(article_text(article), text) == [], text
+    return article, read(reader, path)
 
 
 JUSTIFIED = {
@@ -96,12 +101,7 @@ def test_inline_markup_in_justified_lines_reads_in_order(reader, renderer, tmp_p
     """A justified space that ends an inline box («لعام» after <em>Energy Outlook</em>)
     keeps the invisible U+200F before what follows it: without it poppler took the
     space into the Latin run and lost the words on either side."""
-    if reason := unavailable(reader):
-        missing(reason)
-    article = parse_article(INLINE)
-    path = tmp_path / "inline.pdf"
-    path.write_bytes(renderer.pdf(article).pdf)
-    text = read(reader, path)
+    article, text = read_back(reader, renderer, tmp_path, INLINE)
     expected = article_text(article)
     assert score_words(expected, text).ratio >= 0.995, text
     assert missing_numbers(expected, text) == [], text
