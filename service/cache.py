@@ -69,6 +69,16 @@ class PdfCache:
             pass
         return pdf, facts
 
+    def facts(self, key):
+        """The facts of an entry whose PDF is there, without reading the PDF (``get``
+        checks it when it is read); or None."""
+        try:
+            facts = json.loads(self._path(key, ".json").read_text(encoding="utf-8"))
+            size = self._path(key, ".pdf").stat().st_size
+        except (OSError, ValueError):
+            return None
+        return facts if "sha256" in facts and facts.get("size") == size else None
+
     def put(self, key, pdf, facts):
         """Keep ``pdf``; returns False (and counts the fault) when it cannot be written."""
         path = self._path(key, ".pdf")

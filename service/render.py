@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -67,10 +68,20 @@ class RenderResult:
     missing_glyphs: tuple
 
 
+class _Engine(NamedTuple):
+    mends: list
+    fetcher: object
+    font_config: object
+    stylesheet: object
+
+
 class Renderer:
     """Everything a render needs, built once per process and reused."""
 
-    def __init__(self, settings, allow_loopback_images=False):
+    def __init__(self, settings, allow_loopback_images=False, engine=True):
+        """``engine=False``: WeasyPrint is imported and set up on the first render, not
+        now; a process that only assembles editions from kept pages (while its render
+        processes lay them out) then never holds it."""
         self.settings = settings
         self.fonts = FontSet(settings.fonts_dir)
         self.fonts.check()
@@ -92,16 +103,7 @@ class Renderer:
             readable_address, covered=self.fonts.covered)
         isolate_fontconfig(settings.fonts_dir.resolve(),
                            Path(tempfile.gettempdir()) / f"matbaa-fontconfig-{os.getuid()}")
-        # Imported here, after fontconfig is isolated: WeasyPrint reads the
-        # fontconfig configuration when it is first imported.
-        from weasyprint import CSS
-        from weasyprint.text.fonts import FontConfiguration
-
-        from . import engine
-        from .fetch import ASSET_ORIGIN, Fetcher, ImagePolicy
-
-        # Every change to WeasyPrint, each checked against its target (service/engine).
-        self.mends = engine.install(self.fonts, kept_lines_bytes=settings.kept_lines_bytes)
+        from .fetch import ASSET_ORIGIN, ImagePolicy
 
         self.asset_origin = ASSET_ORIGIN
         self.images = ImagePolicy(settings.image_host_list, settings.max_image_bytes,
@@ -109,17 +111,9 @@ class Renderer:
                                   trusted_origins=[settings.wordpress_origin])
         self.templates.image_allowed = self.images.allows_src
         self.templates.logo_src = self._logo(ASSET_ORIGIN)
-        self.fetcher = Fetcher({"fonts": settings.fonts_dir, "print": self.templates.folder,
-                                "brand": self.brand.files},
-                               self.images, cache_bytes=settings.image_cache_bytes)
-        # One FontConfiguration per process: a new one per render leaks memory,
-        # and registering @font-face once here makes every render reuse it.
-        self.font_config = FontConfiguration()
-        self.stylesheet = CSS(
-            string=self.fonts.font_face_css(f"{ASSET_ORIGIN}fonts/")
-            + self.templates.stylesheet + self.brand.css,
-            base_url=f"{ASSET_ORIGIN}print/", url_fetcher=self.fetcher,
-            font_config=self.font_config)
+        self._engine_lock = threading.Lock()
+        if engine:
+            self._engine()
         self.assets_digest = hashlib.sha256(
             f"{self.templates.digest}:{self.fonts.digest}:{self.brand.digest}:{VERSION}"
             .encode()).hexdigest()[:16]
@@ -130,6 +124,58 @@ class Renderer:
         self._lock = threading.Lock()
         self.pool = None
         self.on_render = None        # (outcome, seconds) after every render: metrics
+
+    def _engine(self):
+        """WeasyPrint, our changes to it, our fetcher, the font configuration and the
+        print stylesheet: made once per process, on first use (or at start)."""
+        with self._engine_lock:
+            if "_engine_parts" in self.__dict__:
+                return self._engine_parts
+            settings = self.settings
+            # Imported here, after fontconfig is isolated: WeasyPrint reads the
+            # fontconfig configuration when it is first imported.
+            from weasyprint import CSS
+            from weasyprint.text.fonts import FontConfiguration
+
+            from . import engine
+            from .fetch import Fetcher
+
+            # Every change to WeasyPrint, each checked against its target (service/engine).
+            mends = engine.install(self.fonts, kept_lines_bytes=settings.kept_lines_bytes)
+            fetcher = Fetcher({"fonts": settings.fonts_dir, "print": self.templates.folder,
+                               "brand": self.brand.files},
+                              self.images, cache_bytes=settings.image_cache_bytes)
+            # One FontConfiguration per process: a new one per render leaks memory,
+            # and registering @font-face once here makes every render reuse it.
+            font_config = FontConfiguration()
+            stylesheet = CSS(
+                string=self.fonts.font_face_css(f"{self.asset_origin}fonts/")
+                + self.templates.stylesheet + self.brand.css,
+                base_url=f"{self.asset_origin}print/", url_fetcher=fetcher,
+                font_config=font_config)
+            self._engine_parts = _Engine(mends, fetcher, font_config, stylesheet)
+            return self._engine_parts
+
+    @property
+    def mends(self):
+        return self._engine().mends
+
+    @mends.setter
+    def mends(self, value):
+        # What /health reports: set again when the changes are installed again.
+        self._engine_parts = self._engine()._replace(mends=value)
+
+    @property
+    def fetcher(self):
+        return self._engine().fetcher
+
+    @property
+    def font_config(self):
+        return self._engine().font_config
+
+    @property
+    def stylesheet(self):
+        return self._engine().stylesheet
 
     def html(self, article, options=None, *, asset_base=None, pdf_href=None, autoprint=False):
         """The print HTML; with ``asset_base`` it links the stylesheet and fonts for a browser."""
@@ -401,7 +447,7 @@ class Renderer:
 _LOGGING_SET = []
 
 
-def build_renderer(settings):
+def build_renderer(settings, engine=True):
     """The Renderer of a process — web, render pool, job runner, Celery worker or CLI —
     with the process's logging set up once: at MATBAA_LOG_LEVEL, and WeasyPrint's
     progress (every layout step, at INFO) left out, its warnings kept."""
@@ -409,7 +455,7 @@ def build_renderer(settings):
         logging.basicConfig(level=settings.log_level)
         logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
         _LOGGING_SET.append(True)
-    return Renderer(settings)
+    return Renderer(settings, engine=engine)
 
 
 def _digest(text):

@@ -6,6 +6,8 @@ the contents' entries become links to their articles and the bookmarks are made.
 The same edition gives the same bytes.
 """
 
+import ctypes
+import gc
 import io
 from concurrent.futures import ThreadPoolExecutor
 
@@ -147,6 +149,7 @@ def append_pages(edition, parts, fonts=None):
                     merger.take(source)
                 edition.pages.extend(source.pages)
                 own_streams(edition, source, [p.obj for p in source.pages])
+            del pdf          # let go of before the next one is read
     if merger is not None:
         merger.finish()
     return sources
@@ -178,3 +181,15 @@ def _link_contents(edition, rooms, numbers):
 def page_count(pdf):
     with pikepdf.open(io.BytesIO(pdf)) as document:
         return len(document.pages)
+
+
+def give_back_memory():
+    """What a job freed, given back to the system before the next: a process that makes
+    edition after edition otherwise keeps the high-water mark of each (glibc keeps
+    freed heap and per-thread arenas for reuse, and a big edition's objects come back
+    scattered), and the next one's peak lands above it."""
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):     # not glibc: nothing to ask
+        pass

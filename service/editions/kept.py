@@ -352,6 +352,23 @@ def keep_article_pages(renderer, kept, article, options):
 # -- where they are kept --------------------------------------------------------------
 
 
+def taken_one_by_one(pages, kept, keys, lay_out):
+    """Each article's pages as the edition takes them: ``pages`` is [(pdf, count)], pdf
+    None where it is to be read from ``kept`` then (by ``keys``); an article gone from
+    there since it was counted (evicted, or found corrupt) is laid out again
+    (``lay_out(index)`` → (pdf, count)).  Each is let go of once taken: an edition of
+    thousands never holds them all besides the edition it grows."""
+    for index, (pdf, count) in enumerate(pages):
+        pages[index] = (None, count)
+        if pdf is None:
+            pdf, again = kept.get(keys[index]) or lay_out(index)
+            if again != count:
+                raise RuntimeError(f"kept pages {keys[index]} were {count} pages, "
+                                   f"read again {again}")
+        yield pdf
+        pdf = None
+
+
 class FolderPages:
     """Kept pages as entries of the PDF cache folder (``cache.PdfCache``): the readers'
     PDFs' cap and least-recently-used eviction apply to them too."""
@@ -365,8 +382,14 @@ class FolderPages:
             return None
         return found[0], found[1]["pages"]
 
+    def pages(self, key):
+        """How many pages an article's kept pages are, without reading them; or None."""
+        facts = self.cache.facts(key)
+        return facts["pages"] if facts is not None and facts.get("kind") == KIND else None
+
     def put(self, key, pdf, pages):
-        self.cache.put(key, pdf, {"kind": KIND, "pages": pages})
+        """Keep an article's pages; False when they could not be written."""
+        return self.cache.put(key, pdf, {"kind": KIND, "pages": pages})
 
 
 class KeptPageRow(Base):
@@ -406,7 +429,14 @@ class StorePages:
             session.commit()
             return bytes(row.pdf), row.pages
 
+    @read_retried
+    def pages(self, key):
+        """How many pages an article's kept pages are, without reading them; or None."""
+        with self.store.session() as session:
+            return session.scalar(select(KeptPageRow.pages).where(KeptPageRow.key == key))
+
     def put(self, key, pdf, pages):
+        """Keep an article's pages (True: a database that cannot be written raises)."""
         with self.store.session() as session:
             session.merge(KeptPageRow(key=key, pdf=pdf, pages=pages, size=len(pdf),
                                       used_at=datetime.now(timezone.utc)))
@@ -414,6 +444,7 @@ class StorePages:
             total = session.scalar(select(func.coalesce(func.sum(KeptPageRow.size), 0)))
             if total > self.max_bytes:
                 self._evict(session, total)
+        return True
 
     def _evict(self, session, total):
         target = self.max_bytes * 0.9

@@ -6,9 +6,9 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from ..errors import MatbaaError
-from .assemble import assemble, kept_body, page_count
+from .assemble import assemble, give_back_memory, kept_body, page_count
 from .jobs import Jobs
-from .kept import FolderPages, page_key
+from .kept import FolderPages, page_key, taken_one_by_one
 from .plan import footer_shares, in_section_order, section_openers
 from .spec import EditionSpec, chosen_articles
 
@@ -56,7 +56,9 @@ def make_edition(settings, renderer, title, articles, options, progress=None, po
     kept = kept or folder_pages(settings)
     opens = section_openers(ordered)
     keys = [page_key(renderer, a, options, i in opens) for i, a in enumerate(ordered, 1)]
-    pages = [kept.get(key) for key in keys]
+    # Only their page counts now: each kept PDF is read as the edition takes it.
+    pages = [(None, count) if count is not None else None
+             for count in map(kept.pages, keys)]
     missing = [i for i, found in enumerate(pages) if found is None]
     workers = pool.size if pool is not None else 1
     chunks = [[missing[j] for j in range(k, min(k + size, len(missing)))]
@@ -68,12 +70,13 @@ def make_edition(settings, renderer, title, articles, options, progress=None, po
     def one(chunk):
         made = lay_out([ordered[i] for i in chunk], options,
                        [n for n, i in enumerate(chunk, 1) if i + 1 in opens])
-        for i, result in zip(chunk, made):
-            pages[i] = result
+        for i, (pdf, count) in zip(chunk, made):
+            # Kept for the next edition, and read back from there when this one takes
+            # it: not held meanwhile.  Held when it could not be written.
+            pages[i] = (None, count) if kept.put(keys[i], pdf, count) else (pdf, count)
         done[0] += len(chunk)
         if progress is not None:
             progress("prepared", done[0])
-        return [(keys[i], *result) for i, result in zip(chunk, made)]
 
     # One chunk waiting per render process, not all at once: they count against
     # MATBAA_RENDER_QUEUE as readers' renders do.
@@ -81,31 +84,24 @@ def make_edition(settings, renderer, title, articles, options, progress=None, po
         # The cover and contents need only the articles: made meanwhile, their page
         # numbers laid over them once every article's pages are counted.
         front = executor.submit((pool or renderer).edition_front, title, ordered, options)
-        made = [entry for result in executor.map(one, chunks) for entry in result]
-        # Kept while the edition is put together: it does not wait for the disk.
-        kept_made = executor.submit(lambda: [kept.put(*entry) for entry in made])
+        list(executor.map(one, chunks))
         starts, first = {}, 1
         for index, (_pdf, count) in enumerate(pages, 1):
             starts[index], first = first, first + count
-        part = {"pdfs": _let_go(pages), "pages": first - 1, "starts": starts}
+
+        def lay_out_one(index):
+            return lay_out([ordered[index]], options, [1] if index + 1 in opens else [])[0]
+
+        part = {"pdfs": taken_one_by_one(pages, kept, keys, lay_out_one), "pages": first - 1, "starts": starts}
         # The articles' pages put together here while the render processes make the
         # front and the page numbers.
         body = executor.submit(kept_body, [part], renderer.font_files)
         pdf = assemble(pool or renderer, title, ordered, options, [part],
                        _footers_on(pool) if pool is not None else None, front.result(),
                        body=body)
-        kept_made.result()
     if progress is not None:
         progress("laid-out", part["pages"])
     return pdf
-
-
-def _let_go(pages):
-    """Each article's kept PDF, let go of once it is taken: the edition grows as they
-    are copied, and an edition of thousands need not hold them all besides."""
-    for index, (pdf, count) in enumerate(pages):
-        pages[index] = (None, count)
-        yield pdf
 
 
 def _chunk_bounds(count, size, most):
@@ -174,5 +170,12 @@ def _run_job(settings, job_id):
     # One store and renderer per job process, reused by the jobs it runs.
     if "renderer" not in _PROCESS_STATE:
         _PROCESS_STATE["store"] = Store(settings.store_url)
-        _PROCESS_STATE["renderer"] = build_renderer(settings)
-    run_edition(settings, _PROCESS_STATE["store"], _PROCESS_STATE["renderer"], job_id)
+        # With render processes of its own, this process only assembles what they lay
+        # out: WeasyPrint is not loaded here unless an edition needs it (archival).
+        _PROCESS_STATE["renderer"] = build_renderer(
+            settings, engine=settings.render_processes < 2)
+    try:
+        run_edition(settings, _PROCESS_STATE["store"], _PROCESS_STATE["renderer"], job_id)
+    finally:
+        give_back_memory()
+

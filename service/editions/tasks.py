@@ -40,9 +40,9 @@ from celery import Celery
 
 from ..errors import JobStalled, RenderFailed, StoreUnavailable
 from ..store import Store
-from .assemble import assemble, page_count
+from .assemble import assemble, give_back_memory, page_count
 from .jobs import Jobs
-from .kept import StorePages, page_key
+from .kept import StorePages, page_key, taken_one_by_one
 from .plan import OVERLAY_FOOTER_SHARES, footer_shares, in_section_order, placement, plan_parts
 from .spec import EditionSpec, chosen_articles
 
@@ -114,6 +114,8 @@ def make_celery(settings):
             _retry_if_lost(task, exc, job_id, "assembly")
             log.exception("edition %s assembly failed", job_id)
             _fail(settings, job_id, exc)
+        finally:
+            give_back_memory()
 
     app.matbaa_start = start
     app.matbaa_tasks = {"start": start, "front": front_task, "part": part_task,
@@ -181,21 +183,25 @@ def part_pages(settings, store, renderer, entry, articles, options, pdfs=False):
     kept = StorePages(store, settings.cache_max_bytes)
     keys = [page_key(renderer, a, options, index in entry["starts"])
             for index, a in enumerate(articles, entry["first"])]
-    found = [kept.get(key) for key in keys]
+    # Counted now; with ``pdfs``, each read as the edition takes it.
+    found = [(None, count) if count is not None else None for count in map(kept.pages, keys)]
     missing = [i for i, one in enumerate(found) if one is None]
+
+    def lay_out(indexes):
+        return renderer.edition_pages(
+            [articles[i] for i in indexes], options,
+            [n for n, i in enumerate(indexes, 1) if entry["first"] + i in entry["starts"]])
+
     if missing:
-        made = renderer.edition_pages(
-            [articles[i] for i in missing], options,
-            [n for n, i in enumerate(missing, 1) if entry["first"] + i in entry["starts"]])
-        for i, (pdf, count) in zip(missing, made):
+        for i, (pdf, count) in zip(missing, lay_out(missing)):
             kept.put(keys[i], pdf, count)
-            found[i] = (pdf, count)
+            found[i] = (pdf if pdfs else None, count)
     starts, page = {}, 1
     for index, (_pdf, count) in enumerate(found, entry["first"]):
         starts[index], page = page, page + count
     result = {"pdf": b"", "pages": page - 1, "starts": starts}
     if pdfs:
-        result["pdfs"] = [pdf for pdf, _count in found]
+        result["pdfs"] = taken_one_by_one(found, kept, keys, lambda i: lay_out([i])[0])
     return result
 
 
@@ -280,7 +286,7 @@ def assemble_job(settings, store, renderer, job_id):
         overlays = made if len(made) == len(overlay_plan(jobs, job_id, front).shares) else None
     options = spec.render_options(settings)
     by_id = {a.id: a for a in articles}
-    # Each part's kept pages, read one part at a time as the edition is put together.
+    # Each part's kept pages counted, and read one by one as the edition is put together.
     parts = [part_pages(settings, store, renderer, entry, [by_id[i] for i in entry["ids"]],
                         options, pdfs=True) for entry in json.loads(job["plan"])]
     if [(p["pages"], p["starts"]) for p in parts] != [

@@ -116,6 +116,44 @@ def test_edition_job_over_http(client, loaded_store, tmp_path):
     assert "مختارات الأسبوع" in cover and "عدد المقالات: ٣" in cover
 
 
+def test_a_job_process_with_render_processes_leaves_weasyprint_to_them(tmp_path):
+    """The job process only assembles what its render processes lay out: WeasyPrint (and
+    with it Pango) is not loaded there, for the memory of big editions, until an edition
+    needs it there (archival ones are laid out as one document)."""
+    from pathlib import Path
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    app = create_app(Settings.from_env(data_dir=tmp_path / "data", render_processes=2))
+    client, store = app.test_client(), app.extensions["matbaa.store"]
+    try:
+        for name in SAMPLE_IDS:
+            store.upsert(parse_article(sample(name)))
+
+        def libraries(pid):
+            return {Path(line.split()[-1]).name.split(".so")[0]
+                    for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+                    if ".so" in line}
+
+        def job_process(body):
+            status = wait_for(client, client.post("/editions", json=body).headers["Location"])
+            assert status["status"] == "done", status
+            (pid,) = app.extensions["matbaa.job_runner"].executor._processes
+            return pid
+
+        pid = job_process({"title": "مختارات", "articles": SAMPLE_IDS})
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        assert len(children) == 2 and all("libpango-1.0" in libraries(c) for c in children)
+        assert "libpango-1.0" not in libraries(pid)
+        # An archival edition is laid out in the job process itself: loaded then.
+        assert job_process({"title": "أرشيف", "articles": SAMPLE_IDS[:1],
+                            "options": {"archival": True}}) == pid
+        assert "libpango-1.0" in libraries(pid)
+    finally:
+        app.extensions["matbaa.job_runner"].close()
+
+
 def test_edition_options_in_json_take_json_booleans(client, loaded_store):
     """`"archival": true` reads as JSON reads (it was 422 "must be one of: 0, 1")."""
     response = client.post("/editions", json={

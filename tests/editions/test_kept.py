@@ -61,3 +61,51 @@ def test_an_updated_article_is_laid_out_again(tmp_path, monkeypatch):
     pdf = make_edition(settings, renderer, "عدد", [store.get(SEEDS[0])],
                        renderer.default_options())
     assert laid_out == [] and "محدّث" in pdftotext(pdf, tmp_path)
+
+
+def test_kept_pages_are_read_one_at_a_time_and_made_again_if_gone(tmp_path, monkeypatch):
+    """An edition counts its kept pages first and reads each article's PDF only as it
+    takes it (an edition of thousands never holds them all); one evicted in between is
+    laid out again, and the edition is the same."""
+    settings = Settings.from_env(data_dir=tmp_path / "data", render_processes=1)
+    app = create_app(settings)
+    client, renderer = app.test_client(), app.extensions["matbaa.renderer"]
+    store, cache = app.extensions["matbaa.store"], app.extensions["matbaa.cache"]
+    names = (*SEEDS, "nova-digital-archive-platform")
+    for name in names:
+        assert client.put(f"/articles/{name}", json=sample(name)).status_code == 201
+    app.extensions["matbaa.prerenders"].join()
+    options = renderer.default_options()
+    articles = [store.get(name) for name in names]
+    first = make_edition(settings, renderer, "عدد", articles, options)
+
+    held = {"now": 0, "most": 0}
+
+    class Held(bytes):
+        def __new__(cls, data):
+            held["now"] += 1
+            held["most"] = max(held["most"], held["now"])
+            return super().__new__(cls, data)
+
+        def __del__(self):
+            held["now"] -= 1
+
+    gone = []
+
+    class Evicting(FolderPages):
+        def get(self, key):
+            found = super().get(key)
+            return found and (Held(found[0]), found[1])
+
+        def pages(self, key):
+            count = super().pages(key)
+            if not gone:              # evicted just after it was counted
+                gone.append(key)
+                self.cache._delete(key)
+            return count
+
+    laid_out = counting(renderer, monkeypatch)
+    again = make_edition(settings, renderer, "عدد", articles, options, kept=Evicting(cache))
+    assert again == first
+    assert held["most"] == 1
+    assert len(gone) == 1 and len(laid_out) == 1
