@@ -39,6 +39,11 @@ class JobRow(Base):
     # Set (1) by the task that saved the last page-number share, in one conditional
     # UPDATE: only that task enqueues the assembly.
     assembly_queued: Mapped[int | None] = mapped_column(Integer)
+    # Set (1) by whichever of the last part and the front (made beside the parts) finds
+    # both there, in one conditional UPDATE: only that task enqueues the page numbers.
+    overlays_queued: Mapped[int | None] = mapped_column(Integer)
+    # Set (1) when the front could not be made beside the parts: the assembly makes it.
+    front_failed: Mapped[int | None] = mapped_column(Integer)
     # Times the reaper found the job without progress and enqueued its next steps again.
     reaped: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -263,6 +268,17 @@ class Jobs:
                 JobRow.id == job_id, JobRow.status == "assembling",
                 JobRow.assembly_queued.is_(None)).values(
                 assembly_queued=1, updated_at=_now())).rowcount
+            session.commit()
+            return moved == 1
+
+    def claim_overlays(self, job_id):
+        """True for the one caller that marks the job's page numbers as enqueued: its
+        parts all laid out and its front made."""
+        with self.store.session() as session:
+            moved = session.execute(update(JobRow).where(
+                JobRow.id == job_id, JobRow.status == "assembling",
+                JobRow.front_pages.is_not(None), JobRow.overlays_queued.is_(None)).values(
+                overlays_queued=1, updated_at=_now())).rowcount
             session.commit()
             return moved == 1
 

@@ -354,14 +354,20 @@ def keep_article_pages(renderer, kept, article, options):
 
 def taken_one_by_one(pages, kept, keys, lay_out):
     """Each article's pages as the edition takes them: ``pages`` is [(pdf, count)], pdf
-    None where it is to be read from ``kept`` then (by ``keys``); an article gone from
-    there since it was counted (evicted, or found corrupt) is laid out again
+    None where it is to be read from ``kept`` then (by ``keys``, ``kept.read_ahead`` at a
+    time: one query each, not one per article, where they are in a database); an article
+    gone from there since it was counted (evicted, or found corrupt) is laid out again
     (``lay_out(index)`` → (pdf, count)).  Each is let go of once taken: an edition of
     thousands never holds them all besides the edition it grows."""
+    read, ahead = {}, kept.read_ahead
     for index, (pdf, count) in enumerate(pages):
         pages[index] = (None, count)
         if pdf is None:
-            pdf, again = kept.get(keys[index]) or lay_out(index)
+            if index not in read:
+                wanted = [index] + [i for i in range(index + 1, min(index + ahead, len(pages)))
+                                    if pages[i][0] is None]
+                read = dict(zip(wanted, kept.get_many([keys[i] for i in wanted])))
+            pdf, again = read.pop(index) or lay_out(index)
             if again != count:
                 raise RuntimeError(f"kept pages {keys[index]} were {count} pages, "
                                    f"read again {again}")
@@ -373,6 +379,8 @@ class FolderPages:
     """Kept pages as entries of the PDF cache folder (``cache.PdfCache``): the readers'
     PDFs' cap and least-recently-used eviction apply to them too."""
 
+    read_ahead = 1        # files: read as they are taken
+
     def __init__(self, cache):
         self.cache = cache
 
@@ -381,6 +389,9 @@ class FolderPages:
         if found is None or found[1].get("kind") != KIND:
             return None
         return found[0], found[1]["pages"]
+
+    def get_many(self, keys):
+        return [self.get(key) for key in keys]
 
     def pages(self, key):
         """How many pages an article's kept pages are, without reading them; or None."""
@@ -406,6 +417,8 @@ class StorePages:
     """Kept pages in the store's database, shared by workers on several machines; the
     least recently used go first once they pass ``max_bytes`` (MATBAA_CACHE_MAX_BYTES)."""
 
+    read_ahead = 32       # one query for so many articles' pages
+
     def __init__(self, store, max_bytes):
         self.store, self.max_bytes = store, max_bytes
         if not getattr(store, "_kept_pages_table", False):
@@ -428,6 +441,18 @@ class StorePages:
                 used_at=datetime.now(timezone.utc)))
             session.commit()
             return bytes(row.pdf), row.pages
+
+    @read_retried
+    def get_many(self, keys):
+        """``get`` for each of ``keys``, in one query."""
+        with self.store.session() as session:
+            found = {row.key: (bytes(row.pdf), row.pages) for row in session.execute(
+                select(KeptPageRow.key, KeptPageRow.pdf, KeptPageRow.pages).where(
+                    KeptPageRow.key.in_(keys)))}
+            session.execute(update(KeptPageRow).where(KeptPageRow.key.in_(list(found)))
+                            .values(used_at=datetime.now(timezone.utc)))
+            session.commit()
+        return [found.get(key) for key in keys]
 
     @read_retried
     def pages(self, key):

@@ -75,22 +75,9 @@ def make_celery(settings):
         for part in parts:
             _enqueue(part_task, job_id, part)
 
-    @app.task(name="matbaa.edition.front", bind=True)
-    def front_task(task, job_id):
-        try:
-            make_front(settings, _store(settings), _renderer(settings), job_id)
-        except Exception as exc:   # the assembly makes the front itself if it has none
-            _retry_if_lost(task, exc, job_id, "the front")
-            log.exception("edition %s: the front was not made beside the parts", job_id)
-
-    @app.task(name="matbaa.edition.part", bind=True)
-    def part_task(task, job_id, part):
+    def after_parts(job_id, shares):
         # The page-number pages in shares, on whichever processes are free; without a
         # front made beside the parts (no share), the assembly makes everything itself.
-        shares = _step(task, settings, job_id, f"part {part}",
-                       lambda store: run_part(settings, store, _renderer(settings), job_id,
-                                              part),
-                       stalled_after_parts, overlay_count)
         if shares is None:
             return
         for share in range(shares):
@@ -98,12 +85,34 @@ def make_celery(settings):
         if not shares:
             _enqueue(assemble_task, job_id)
 
+    @app.task(name="matbaa.edition.front", bind=True)
+    def front_task(task, job_id):
+        made = True
+        try:
+            make_front(settings, _store(settings), _renderer(settings), job_id)
+        except Exception as exc:   # the assembly makes the front itself if it has none
+            _retry_if_lost(task, exc, job_id, "the front")
+            log.exception("edition %s: the front was not made beside the parts", job_id)
+            made = False
+        # The parts may all be laid out already (kept pages are only counted): then
+        # the front hands on.
+        after_parts(job_id, _step(task, settings, job_id, "the front",
+                                  lambda store: made or front_failed(store, job_id),
+                                  lambda _store, _job_id: True, hand_on))
+
+    @app.task(name="matbaa.edition.part", bind=True)
+    def part_task(task, job_id, part):
+        after_parts(job_id, _step(task, settings, job_id, f"part {part}",
+                                  lambda store: run_part(settings, store, _renderer(settings),
+                                                         job_id, part),
+                                  stalled_after_parts, hand_on))
+
     @app.task(name="matbaa.edition.overlay", bind=True)
     def overlay_task(task, job_id, share):
         if _step(task, settings, job_id, f"page numbers {share}",
                  lambda store: make_overlay(settings, store, _renderer(settings), job_id,
                                             share),
-                 stalled_after_overlays, lambda _store, _job_id: True):
+                 stalled_after_overlays, lambda _store, _job_id, again=False: True):
             _enqueue(assemble_task, job_id)
 
     @app.task(name="matbaa.edition.assemble", bind=True)
@@ -147,12 +156,38 @@ def make_front(settings, store, renderer, job_id):
     that assembly only lays the numbers over them (as ``parallel_edition`` does)."""
     jobs = Jobs(store)
     job = jobs.get(job_id)
-    if job is None or job["status"] != "running" or job["front_pages"] is not None:
+    if job is None or job["status"] not in ("running", "assembling") \
+            or job["front_pages"] is not None or job["assembly_queued"] is not None:
         return
     spec = EditionSpec.from_stored(job["spec"])
     articles = store.find(ids=[i for entry in json.loads(job["plan"]) for i in entry["ids"]])
     jobs.save_front(job_id, renderer.edition_front(spec.title, articles,
                                                    spec.render_options(settings)))
+
+
+def front_failed(store, job_id):
+    """The front could not be made beside the parts: said so, for the last part to
+    hand on to the assembly (which makes it) rather than wait for it.  True: hand on."""
+    Jobs(store).update(job_id, front_failed=1)
+    return True
+
+
+def hand_on(store, job_id, again=False):
+    """What follows the parts, once they are all laid out and the front made beside
+    them: the number of page-number shares to enqueue, 0 for the assembly alone (the
+    front failed: it makes everything), or None (not both there yet: the other hands
+    on).  Called by the last part and by the front task, whichever comes last; the
+    one that claims (a conditional UPDATE) hands on, or ``again`` a redelivered task
+    whose process may have been lost after claiming."""
+    jobs = Jobs(store)
+    job = jobs.get(job_id)
+    if job is None or job["status"] != "assembling":
+        return None
+    if job["front_pages"] is not None:
+        return overlay_count(store, job_id) if again or jobs.claim_overlays(job_id) else None
+    if job["front_failed"]:
+        return 0 if again or jobs.claim_assembly(job_id) else None
+    return None
 
 
 def run_part(settings, store, renderer, job_id, part_no):
@@ -322,6 +357,7 @@ def _step(task, settings, job_id, what, run, stalled, then):
                 return None
             log.warning("edition %s: %s redelivered; its next stage enqueued again",
                         job_id, what)
+            return then(store, job_id, again=True)
         return then(store, job_id)
     except Exception as exc:
         _retry_if_lost(task, exc, job_id, what)

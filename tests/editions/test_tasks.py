@@ -167,6 +167,21 @@ def test_edition_on_workers_visible_from_any_web_process(web, tmp_path, corpus_i
         assert log.count("matbaa.edition.overlay[") and re.search(
             r"Task matbaa\.edition\.overlay\[[^]]+\] succeeded", log), log[-2000:]
         assert job["assembly_queued"] == 1
+        # Again under another title, every article's pages kept: the parts are only
+        # counted, done before the front is; the front then hands on to the page-number
+        # tasks (the assembly made the front and every number itself, one after another).
+        overlays = re.compile(r"Task matbaa\.edition\.overlay\[[^]]+\] succeeded")
+        before = len(overlays.findall(log))
+        again = post_edition(client, "culture", "ثقافة، مرة أخرى")
+        wait_until(lambda: finished(client, again), 120, "the edition made again")
+        status = client.get(again).get_json()
+        assert status["status"] == "done", status
+        with client.get(status["pdf"]) as response:
+            check_edition(response.data, culture, tmp_path)
+        log = Path(worker.log.name).read_text(encoding="utf-8", errors="replace")
+        assert len(overlays.findall(log)) > before, log[-2000:]
+        job = Jobs(other_app.extensions["matbaa.store"]).get(again.rsplit("/", 1)[1])
+        assert job["overlays_queued"] == 1 and job["front_pages"] >= 2, job
         other_app.extensions["matbaa.store"].close()
     finally:
         worker.stop()
