@@ -84,6 +84,7 @@ READER_SPACING = True
 # The longest row of spaces drawn so (a table laid out with no-break spaces is left as
 # WeasyPrint draws it: poppler skips a bare space, and read such a row as a gutter).
 SPACE_ROW = 3
+RISE_READ_ON_THE_LINE = 0.1
 # sha256 of a font file -> {"space"|"rlm": invisible glyph id} (fonts/build.py)
 _text_glyphs = {}
 
@@ -167,7 +168,8 @@ def _prepare_text_layer(context):
             show_line(stream, textbox, matrix, runs)
             emojis = []
         else:
-            emojis = original(_RaisedGlyphsHidden(stream), textbox, text_overflow,
+            emojis = original(_RaisedGlyphsHidden(stream, textbox.style["font_size"]),
+                              textbox, text_overflow,
                               block_ellipsis, matrix)
         draw_marks(stream, marks, matrix)
         return emojis
@@ -191,14 +193,19 @@ class _RaisedGlyphsHidden:
     this catches any other raised glyph a font may position.
     """
 
-    def __init__(self, stream):
+    def __init__(self, stream, font_size):
         self._stream = stream
         self._open = False
+        # In PDF points, as Ts takes it (WeasyPrint's px are 0.75 pt).
+        self._tolerated = RISE_READ_ON_THE_LINE * font_size * 0.75
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
 
     def set_text_rise(self, rise):
+        if abs(rise) <= self._tolerated and not self._open:
+            self._stream.set_text_rise(rise)
+            return
         if rise and not self._open:
             _begin_hidden(self._stream)
             self._open = True
