@@ -130,6 +130,60 @@ def add_mark_twins(font):
     return {index[twin.removesuffix(".text")]: index[twin] for twin in twins}
 
 
+def add_shift_twins(font):
+    """Give every letter glyph the font shifts off its pen position (GPOS moves some
+    letters sideways or up by their neighbours: Amiri's waw before yeh) two twins:
+    ``<name>.shift``, invisible with the glyph's advance, drawn at the pen to carry the
+    letter's text for extractors, and ``<name>.shown``, the same drawing, drawn shifted
+    and hidden from them.  Where the glyph itself stood, poppler read the gap its shift
+    leaves as a space.  Returns {glyph id: [invisible twin, visible twin]}.
+
+    The glyphs are found by shaping every pair of the font's Arabic letters, alone and
+    between tatweels (so in every joining form)."""
+    import io
+
+    import uharfbuzz as hb
+    from fontTools.ttLib.tables._g_l_y_f import Glyph
+
+    cmap = font.getBestCmap()
+    letters = [chr(cp) for cp in sorted(cmap) if 0x0620 <= cp <= 0x06FF
+               and unicodedata.category(chr(cp)) == "Lo"]
+    data = io.BytesIO()
+    font.save(data)
+    shaper = hb.Font(hb.Face(data.getvalue()))
+    order = list(font.getGlyphOrder())
+    shifted = {}        # glyph id -> the widest advance it is drawn with
+    for first in letters:
+        for second in letters:
+            for text in (first + second, "\u0640" + first + second,
+                         first + second + "\u0640", "\u0640" + first + second + "\u0640"):
+                buffer = hb.Buffer()
+                buffer.add_str(text)
+                buffer.guess_segment_properties()
+                hb.shape(shaper, buffer, {})
+                for info, position in zip(buffer.glyph_infos, buffer.glyph_positions):
+                    if position.x_advance and (position.x_offset or position.y_offset):
+                        shifted[info.codepoint] = max(shifted.get(info.codepoint, 0),
+                                                      position.x_advance)
+    glyf, hmtx = font["glyf"], font["hmtx"]
+    names = {}
+    for gid, advance in sorted(shifted.items()):
+        name = order[gid]
+        names[name] = (f"{name}.shift", f"{name}.shown")
+        glyf.glyphs[names[name][0]] = Glyph()
+        glyf.glyphs[names[name][1]] = copy.deepcopy(glyf[name])
+        # The shift moves the pen too (the advance grows by it): the invisible twin
+        # spans the widest, or poppler reads the gap beside it as a space; the
+        # narrower pens overlap it a little, which extractors take as one word.
+        hmtx.metrics[names[name][0]] = (max(advance, hmtx.metrics[name][0]), 0)
+        hmtx.metrics[names[name][1]] = hmtx.metrics[name]
+        order += names[name]
+    font.setGlyphOrder(order)
+    glyf.glyphOrder = order
+    index = {name: gid for gid, name in enumerate(order)}
+    return {index[name]: [index[twin] for twin in twins] for name, twins in names.items()}
+
+
 def add_text_glyphs(font):
     """Add invisible glyphs that only carry text; return {"space"|"rlm": glyph id}.
 
@@ -155,8 +209,9 @@ def add_text_glyphs(font):
     return {key: index[name] for key, (name, _metrics) in added.items()}
 
 
-def build_one(source, target, ranges):
-    """Subset one upstream font; the upstream timestamps keep the output byte-identical."""
+def build_one(source, target, ranges, shift_twins=None):
+    """Subset one upstream font; the upstream timestamps keep the output byte-identical.
+    With a dict as ``shift_twins``, fills it (``add_shift_twins``)."""
     options = subset.Options()
     options.layout_features = ["*"]   # keep every Arabic shaping feature
     options.name_IDs = ["*"]
@@ -175,5 +230,7 @@ def build_one(source, target, ranges):
     add_ltr_variants(font)
     twins = add_mark_twins(font)
     text_glyphs = add_text_glyphs(font)
+    if shift_twins is not None:
+        shift_twins.update(add_shift_twins(font))
     font.save(target, reorderTables=True)
     return twins, text_glyphs

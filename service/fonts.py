@@ -59,6 +59,12 @@ class FontSet:
         # carries that text} (fonts/build.py, add_text_glyphs)
         self.text_glyphs = {entry["sha256"]: entry.get("text_glyphs", {})
                             for entry in manifest["fonts"]}
+        # sha256 -> {glyph id of a letter its font shifts: [invisible twin, visible
+        # twin]} (service/fontprep.py, add_shift_twins; fonts added by `fonts add`)
+        self.shift_twins = {
+            entry["sha256"]: {int(glyph): twins
+                              for glyph, twins in entry.get("shift_twins", {}).items()}
+            for entry in manifest["fonts"]}
         # Our CSS family -> the newsroom's family printed in its place
         # (MATBAA_BRAND_BODY_FONT, MATBAA_BRAND_HEADINGS_FONT; set by the renderer).
         self.families = {}
@@ -169,8 +175,10 @@ def add_font(folder, source, role):
         fs_type, family, weight, italic, licence = _check_addable(font, source, role)
     stem = "".join(ch for ch in family.title() if ch.isalnum()) or "Font"
     target = f"Added{stem}-{weight}{'-Italic' if italic else ''}.ttf"
+    shift_twins = {}
     twins, text_glyphs = build_one(source, folder / target,
-                                   LATIN_RANGES if ROLES[role] == "latin" else ARABIC_RANGES)
+                                   LATIN_RANGES if ROLES[role] == "latin" else ARABIC_RANGES,
+                                   shift_twins=shift_twins)
     prepared = TTFont(folder / target, lazy=True)
     version = (prepared["name"].getDebugName(5) or "").split(";")[0].removeprefix(
         "Version ").strip()
@@ -184,6 +192,7 @@ def add_font(folder, source, role):
         "upstream_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
         "mark_twins": {str(mark): twin for mark, twin in sorted(twins.items())},
         "text_glyphs": text_glyphs,
+        "shift_twins": {str(glyph): twins for glyph, twins in sorted(shift_twins.items())},
     }
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

@@ -87,6 +87,9 @@ SPACE_ROW = 3
 RISE_READ_ON_THE_LINE = 0.1
 # sha256 of a font file -> {"space"|"rlm": invisible glyph id} (fonts/build.py)
 _text_glyphs = {}
+# sha256 of a font file -> {letter glyph id: [invisible twin, visible twin]}
+# (service/fontprep.py, add_shift_twins)
+_shift_twins = {}
 
 
 
@@ -121,6 +124,7 @@ def _refresh_text_layer(context):
     if context.font_set is not None:
         draw_text_module.draw_first_line.mark_twins.update(context.font_set.mark_twins)
         _text_glyphs.update(context.font_set.text_glyphs)
+        _shift_twins.update(context.font_set.shift_twins)
 
 
 def _prepare_text_layer(context):
@@ -144,6 +148,7 @@ def _prepare_text_layer(context):
     twins_by_file = dict(context.font_set.mark_twins) if context.font_set is not None else {}
     if context.font_set is not None:
         _text_glyphs.update(context.font_set.text_glyphs)
+        _shift_twins.update(context.font_set.shift_twins)
 
     def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
         layout = textbox.pango_layout
@@ -255,8 +260,8 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
             font, font_size = stream.add_font(pango_font)
             known = fonts[pango_font] = (
                 font, font_size, _twins_of(font, twins_by_file) if swap_marks else {},
-                _Settled.of(font))
-        font, font_size, twins, settled = known
+                _Settled.of(font), _shifts_of(font) if swap_marks else {})
+        font, font_size, twins, settled, shifts = known
         if font.bitmap:
             pen += sum(fields[1::5])
             if runs is not None:
@@ -277,9 +282,10 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
                 runs = None
             else:
                 entry = [pango_font, font, font_size, fields, (offset, length, level), None,
-                         cuts]
+                         cuts, {}]
                 runs.append(entry)
-        if settled.done[rtl].issuperset(glyph_ids) and twins.keys().isdisjoint(glyph_ids):
+        if settled.done[rtl].issuperset(glyph_ids) and twins.keys().isdisjoint(glyph_ids) \
+                and shifts.keys().isdisjoint(glyph_ids):
             pen += sum(fields[1::5])
             if runs is not None and any(fields[3::5]):      # a glyph off the baseline
                 runs.clear()
@@ -294,6 +300,21 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
         for i, cluster in enumerate(clusters):
             glyph, width = fields[5 * i] & 0xFFFFFFFF, fields[5 * i + 1]
             if glyph != pango.PANGO_GLYPH_EMPTY and not glyph & pango.PANGO_GLYPH_UNKNOWN_FLAG:
+                shift = shifts.get(glyph)
+                if shift is not None and (fields[5 * i + 2] or fields[5 * i + 3]):
+                    # A letter its font shifts: drawn shifted apart, hidden, as a mark
+                    # is; on the line, at the pen, an invisible twin of its advance
+                    # carries its text.
+                    marks.append((font, font_size, pango_font, shift[1], pen,
+                                  fields[5 * i + 2], fields[5 * i + 3]))
+                    if glyph_string is not None:
+                        info = glyph_string.glyphs[i]
+                        info.glyph = shift[0]
+                        info.geometry.x_offset = info.geometry.y_offset = 0
+                    if entry is not None:       # show_line keeps the pens as they were
+                        entry[7][i] = (glyph, fields[5 * i + 2])
+                    glyph = fields[5 * i] = shift[0]
+                    fields[5 * i + 2] = fields[5 * i + 3] = 0
                 groups.setdefault(cluster, []).append((glyph, bool(width)))
                 twin = twins.get(glyph)
                 if twin is not None:
@@ -378,7 +399,7 @@ def show_line(stream, textbox, matrix, runs):
     spacing = READER_SPACING
     spaces_before = 0
     for index, (pango_font, font, font_size, fields, (start, length, level), clusters,
-                cuts) in enumerate(runs):
+                cuts, shifted) in enumerate(runs):
         if pango_font != previous_pango_font:
             previous_pango_font = pango_font
             if string:
@@ -417,6 +438,22 @@ def show_line(stream, textbox, matrix, runs):
                 logical_width = widths[glyph_id] = round(
                     stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
             kerning = logical_width + offset - width * 1000 * FROM_UNITS / font_size
+            if i in shifted:
+                # A shifted letter's invisible twin (map_first_line): the pen after it
+                # where the letter's own shift and kerning, rounded as WeasyPrint
+                # rounds them, would have put it, so that nothing after it moves.
+                letter, letter_offset = shifted[i]
+                if letter not in widths:
+                    pango.pango_font_get_glyph_extents(
+                        pango_font, letter, stream.ink_rect, stream.logical_rect)
+                    widths[letter] = round(
+                        stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
+                letter_offset /= font_size
+                letter_kerning = int(widths[letter] + letter_offset
+                                     - width * 1000 * FROM_UNITS / font_size)
+                parts.append(f"{glyph_id:04x}>"
+                             f"{logical_width - widths[letter] - letter_offset + letter_kerning}<")
+                continue
             is_space = to_unicode[glyph_id] in SPACE_TEXTS
             spaces_before = spaces_before + 1 if is_space else 0
             if (spacing and offset and level % 2 and is_space
@@ -510,6 +547,14 @@ class _Settled:
                 done.discard(glyph)
         elif glyph not in self.contested:
             self.done[rtl].add(glyph)
+
+
+def _shifts_of(font):
+    """The shift twins of the file behind a WeasyPrint font (``_shift_twins``)."""
+    shifts = getattr(font, "matbaa_shifts", None)
+    if shifts is None:
+        shifts = font.matbaa_shifts = _shift_twins.get(_digest_of(font), {})
+    return shifts
 
 
 def _twins_of(font, twins_by_file):
