@@ -9,6 +9,7 @@ carry a justified space's text and U+200F.  TrueType outlines (``glyf``) only.
 """
 
 import copy
+import itertools
 import logging
 import unicodedata
 
@@ -139,7 +140,7 @@ def add_shift_twins(font):
     leaves as a space.  Returns {glyph id: [invisible twin, visible twin]}.
 
     The glyphs are found by shaping every pair of the font's Arabic letters, alone and
-    between tatweels (so in every joining form)."""
+    beside tatweels (so in every joining form), and every three of the basic ones."""
     import io
 
     import uharfbuzz as hb
@@ -153,18 +154,21 @@ def add_shift_twins(font):
     shaper = hb.Font(hb.Face(data.getvalue()))
     order = list(font.getGlyphOrder())
     shifted = {}        # glyph id -> the widest advance it is drawn with
-    for first in letters:
-        for second in letters:
-            for text in (first + second, "\u0640" + first + second,
-                         first + second + "\u0640", "\u0640" + first + second + "\u0640"):
-                buffer = hb.Buffer()
-                buffer.add_str(text)
-                buffer.guess_segment_properties()
-                hb.shape(shaper, buffer, {})
-                for info, position in zip(buffer.glyph_infos, buffer.glyph_positions):
-                    if position.x_advance and (position.x_offset or position.y_offset):
-                        shifted[info.codepoint] = max(shifted.get(info.codepoint, 0),
-                                                      position.x_advance)
+    # A letter's form (and so whether it is shifted) depends on both its neighbours.
+    basic = [letter for letter in letters if letter <= "\u064a"]
+    texts = [before + first + second + after for first in letters for second in letters
+             for before, after in itertools.product(("", "\u0640"), repeat=2)]
+    texts += [first + second + third + after for first in basic for second in basic
+              for third in basic for after in ("", "\u0640")]
+    for text in texts:
+        buffer = hb.Buffer()
+        buffer.add_str(text)
+        buffer.guess_segment_properties()
+        hb.shape(shaper, buffer, {})
+        for info, position in zip(buffer.glyph_infos, buffer.glyph_positions):
+            if position.x_advance and (position.x_offset or position.y_offset):
+                shifted[info.codepoint] = max(shifted.get(info.codepoint, 0),
+                                              position.x_advance)
     glyf, hmtx = font["glyf"], font["hmtx"]
     names = {}
     for gid, advance in sorted(shifted.items()):
