@@ -160,16 +160,41 @@ def add_shift_twins(font):
              for before, after in itertools.product(("", "\u0640"), repeat=2)]
     texts += [first + second + third + after for first in basic for second in basic
               for third in basic for after in ("", "\u0640")]
+    pieces = {}         # the glyphs one letter is drawn with -> their widest advance
     for text in texts:
         buffer = hb.Buffer()
         buffer.add_str(text)
         buffer.guess_segment_properties()
         hb.shape(shaper, buffer, {})
+        clusters = {}
         for info, position in zip(buffer.glyph_infos, buffer.glyph_positions):
             if position.x_advance and (position.x_offset or position.y_offset):
                 shifted[info.codepoint] = max(shifted.get(info.codepoint, 0),
                                               position.x_advance)
+            if position.x_advance:
+                clusters.setdefault(info.cluster, []).append(
+                    (info.codepoint, position.x_advance))
+        for cluster, drawn in clusters.items():
+            # The string is all letters (and tatweels): one character per cluster
+            # unless a ligature joins several, which is drawn as one glyph.
+            if len(drawn) > 1 and text[cluster] != "\u0640" and (
+                    cluster + 1 == len(text) or cluster + 1 in clusters):
+                key = tuple(glyph for glyph, _advance in drawn)
+                pieces[key] = max(pieces.get(key, 0), sum(a for _glyph, a in drawn))
     glyf, hmtx = font["glyf"], font["hmtx"]
+    names = {}
+    for key, advance in sorted(pieces.items()):
+        # One invisible glyph for the whole letter, drawn in place of its pieces, which
+        # are drawn hidden: each piece had the letter's text, and it read twice
+        # (Amiri's lam before kaf, «اللكويت»).
+        name = "_".join(order[gid] for gid in key) + ".letter"
+        glyf.glyphs[name] = Glyph()
+        hmtx.metrics[name] = (advance, 0)
+        order.append(name)
+        names[key] = name
+    for gid in sorted({gid for key in pieces for gid in key} - set(shifted)):
+        shifted[gid] = 0          # shown hidden only (its advance is the letter twin's)
+    pieces_named = names
     names = {}
     for gid, advance in sorted(shifted.items()):
         name = order[gid]
@@ -185,7 +210,10 @@ def add_shift_twins(font):
     font.setGlyphOrder(order)
     glyf.glyphOrder = order
     index = {name: gid for gid, name in enumerate(order)}
-    return {index[name]: [index[twin] for twin in twins] for name, twins in names.items()}
+    shifts = {index[name]: [index[twin] for twin in twins] for name, twins in names.items()}
+    letters_drawn = {",".join(map(str, key)): index[name]
+                     for key, name in pieces_named.items()}
+    return shifts, letters_drawn
 
 
 def add_text_glyphs(font):
@@ -235,6 +263,6 @@ def build_one(source, target, ranges, shift_twins=None):
     twins = add_mark_twins(font)
     text_glyphs = add_text_glyphs(font)
     if shift_twins is not None:
-        shift_twins.update(add_shift_twins(font))
+        shift_twins["shifts"], shift_twins["pieces"] = add_shift_twins(font)
     font.save(target, reorderTables=True)
     return twins, text_glyphs

@@ -65,6 +65,12 @@ class FontSet:
             entry["sha256"]: {int(glyph): twins
                               for glyph, twins in entry.get("shift_twins", {}).items()}
             for entry in manifest["fonts"]}
+        # sha256 -> {(glyph ids one letter is drawn with): the invisible glyph drawn
+        # in their place} (add_shift_twins)
+        self.piece_twins = {
+            entry["sha256"]: {tuple(map(int, key.split(","))): twin
+                              for key, twin in entry.get("piece_twins", {}).items()}
+            for entry in manifest["fonts"]}
         # Our CSS family -> the newsroom's family printed in its place
         # (MATBAA_BRAND_BODY_FONT, MATBAA_BRAND_HEADINGS_FONT; set by the renderer).
         self.families = {}
@@ -192,7 +198,9 @@ def add_font(folder, source, role):
         "upstream_sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
         "mark_twins": {str(mark): twin for mark, twin in sorted(twins.items())},
         "text_glyphs": text_glyphs,
-        "shift_twins": {str(glyph): twins for glyph, twins in sorted(shift_twins.items())},
+        "shift_twins": {str(glyph): twins
+                        for glyph, twins in sorted(shift_twins["shifts"].items())},
+        "piece_twins": shift_twins["pieces"],
     }
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

@@ -90,6 +90,8 @@ _text_glyphs = {}
 # sha256 of a font file -> {letter glyph id: [invisible twin, visible twin]}
 # (service/fontprep.py, add_shift_twins)
 _shift_twins = {}
+# sha256 of a font file -> {(glyph ids one letter is drawn with): its invisible glyph}
+_piece_twins = {}
 
 
 
@@ -125,6 +127,7 @@ def _refresh_text_layer(context):
         draw_text_module.draw_first_line.mark_twins.update(context.font_set.mark_twins)
         _text_glyphs.update(context.font_set.text_glyphs)
         _shift_twins.update(context.font_set.shift_twins)
+        _piece_twins.update(context.font_set.piece_twins)
 
 
 def _prepare_text_layer(context):
@@ -149,6 +152,7 @@ def _prepare_text_layer(context):
     if context.font_set is not None:
         _text_glyphs.update(context.font_set.text_glyphs)
         _shift_twins.update(context.font_set.shift_twins)
+        _piece_twins.update(context.font_set.piece_twins)
 
     def draw_first_line(stream, textbox, text_overflow, block_ellipsis, matrix):
         layout = textbox.pango_layout
@@ -260,8 +264,9 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
             font, font_size = stream.add_font(pango_font)
             known = fonts[pango_font] = (
                 font, font_size, _twins_of(font, twins_by_file) if swap_marks else {},
-                _Settled.of(font), _shifts_of(font) if swap_marks else {})
-        font, font_size, twins, settled, shifts = known
+                _Settled.of(font), _shifts_of(font) if swap_marks else {},
+                _pieces_of(font) if swap_marks else _NO_PIECES)
+        font, font_size, twins, settled, shifts, (pieces, piece_glyphs) = known
         if font.bitmap:
             pen += sum(fields[1::5])
             if runs is not None:
@@ -285,7 +290,7 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
                          cuts, {}]
                 runs.append(entry)
         if settled.done[rtl].issuperset(glyph_ids) and twins.keys().isdisjoint(glyph_ids) \
-                and shifts.keys().isdisjoint(glyph_ids):
+                and shifts.keys().isdisjoint(glyph_ids) and piece_glyphs.isdisjoint(glyph_ids):
             pen += sum(fields[1::5])
             if runs is not None and any(fields[3::5]):      # a glyph off the baseline
                 runs.clear()
@@ -297,9 +302,29 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
         starts = sorted(set(clusters))
         ends = dict(zip(starts, starts[1:] + [length]))
         groups = {}
+        # A letter drawn in pieces (add_shift_twins): the first piece's place on the line
+        # taken by an invisible glyph of the whole letter, the others' left empty; the
+        # pieces drawn hidden.
+        pieces_here = _letter_pieces(fields, clusters, pieces) if pieces else {}
         for i, cluster in enumerate(clusters):
             glyph, width = fields[5 * i] & 0xFFFFFFFF, fields[5 * i + 1]
             if glyph != pango.PANGO_GLYPH_EMPTY and not glyph & pango.PANGO_GLYPH_UNKNOWN_FLAG:
+                piece = pieces_here.get(i)
+                if piece is not None:
+                    marks.append((font, font_size, pango_font, shifts[glyph][1], pen,
+                                  fields[5 * i + 2], fields[5 * i + 3]))
+                    if entry is not None:
+                        entry[7][i] = (glyph, fields[5 * i + 2], piece is False)
+                    drawn = pango.PANGO_GLYPH_EMPTY if piece is False else piece
+                    if glyph_string is not None:
+                        info = glyph_string.glyphs[i]
+                        info.glyph = drawn
+                        info.geometry.x_offset = info.geometry.y_offset = 0
+                    fields[5 * i], fields[5 * i + 2], fields[5 * i + 3] = drawn, 0, 0
+                    if piece is not False:
+                        groups.setdefault(cluster, []).append((piece, True))
+                    pen += width
+                    continue
                 shift = shifts.get(glyph)
                 if shift is not None and (fields[5 * i + 2] or fields[5 * i + 3]):
                     # A letter its font shifts: drawn shifted apart, hidden, as a mark
@@ -312,7 +337,7 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
                         info.glyph = shift[0]
                         info.geometry.x_offset = info.geometry.y_offset = 0
                     if entry is not None:       # show_line keeps the pens as they were
-                        entry[7][i] = (glyph, fields[5 * i + 2])
+                        entry[7][i] = (glyph, fields[5 * i + 2], False)
                     glyph = fields[5 * i] = shift[0]
                     fields[5 * i + 2] = fields[5 * i + 3] = 0
                 groups.setdefault(cluster, []).append((glyph, bool(width)))
@@ -415,6 +440,11 @@ def show_line(stream, textbox, matrix, runs):
                 # opens the next one.
                 parts.append("><")
             glyph_id, width, x_offset = fields[5 * i], fields[5 * i + 1], fields[5 * i + 2]
+            if i in shifted and shifted[i][2]:
+                # A letter's later piece, drawn hidden: the pen where it would have left it.
+                pen_move = _pen_after(shifted[i], width, font_size, pango_font, widths, stream)
+                parts.append(f">{-pen_move}<")
+                continue
             if glyph_id == empty:
                 parts.append(f">{-width / font_size}<")
                 continue
@@ -442,17 +472,8 @@ def show_line(stream, textbox, matrix, runs):
                 # A shifted letter's invisible twin (map_first_line): the pen after it
                 # where the letter's own shift and kerning, rounded as WeasyPrint
                 # rounds them, would have put it, so that nothing after it moves.
-                letter, letter_offset = shifted[i]
-                if letter not in widths:
-                    pango.pango_font_get_glyph_extents(
-                        pango_font, letter, stream.ink_rect, stream.logical_rect)
-                    widths[letter] = round(
-                        stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
-                letter_offset /= font_size
-                letter_kerning = int(widths[letter] + letter_offset
-                                     - width * 1000 * FROM_UNITS / font_size)
-                parts.append(f"{glyph_id:04x}>"
-                             f"{logical_width - widths[letter] - letter_offset + letter_kerning}<")
+                pen_move = _pen_after(shifted[i], width, font_size, pango_font, widths, stream)
+                parts.append(f"{glyph_id:04x}>{logical_width - pen_move}<")
                 continue
             is_space = to_unicode[glyph_id] in SPACE_TEXTS
             spaces_before = spaces_before + 1 if is_space else 0
@@ -480,6 +501,21 @@ def show_line(stream, textbox, matrix, runs):
         run_string = "".join(parts)
         string += run_string[:-1] if run_string[-1] == "<" else run_string + ">"
     stream.show_text(string)
+
+
+def _pen_after(drawn, width, font_size, pango_font, widths, stream):
+    """How far (thousandths of the font size) WeasyPrint's own drawing of glyph
+    ``drawn`` = (id, x offset, _) would move the pen: its shift, its width and its
+    kerning rounded as WeasyPrint rounds it (show_line)."""
+    from weasyprint.text.ffi import FROM_UNITS, pango
+
+    glyph, x_offset = drawn[0], drawn[1] / font_size
+    if glyph not in widths:
+        pango.pango_font_get_glyph_extents(pango_font, glyph, stream.ink_rect,
+                                           stream.logical_rect)
+        widths[glyph] = round(stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
+    return x_offset + widths[glyph] - int(
+        widths[glyph] + x_offset - width * 1000 * FROM_UNITS / font_size)
 
 
 def _spaces_after(runs, index, i):
@@ -547,6 +583,35 @@ class _Settled:
                 done.discard(glyph)
         elif glyph not in self.contested:
             self.done[rtl].add(glyph)
+
+
+_NO_PIECES = ({}, frozenset())
+
+
+def _pieces_of(font):
+    """The letters the file behind a WeasyPrint font draws in pieces (``_piece_twins``),
+    and every glyph of them."""
+    pieces = getattr(font, "matbaa_pieces", None)
+    if pieces is None:
+        found = _piece_twins.get(_digest_of(font), {})
+        pieces = font.matbaa_pieces = (found, frozenset(g for key in found for g in key))
+    return pieces
+
+
+def _letter_pieces(fields, clusters, pieces):
+    """{glyph index: the letter's invisible glyph (first piece) or False (another)} for
+    the letters of a run drawn in pieces."""
+    found, by_cluster = {}, {}
+    for i, cluster in enumerate(clusters):
+        if fields[5 * i + 1]:
+            by_cluster.setdefault(cluster, []).append(i)
+    for indexes in by_cluster.values():
+        if len(indexes) > 1:
+            twin = pieces.get(tuple(fields[5 * i] for i in indexes))
+            if twin is not None:
+                found[indexes[0]] = twin
+                found.update(dict.fromkeys(indexes[1:], False))
+    return found
 
 
 def _shifts_of(font):
