@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+import unicodedata
 from pathlib import Path
 
 import click
@@ -522,17 +523,47 @@ def _text_layer_with(settings, entry, setting):
                    "indexing of PDFs printed with this font will miss words", err=True)
 
 
-def _uncovered(article, covered):
-    """The characters of ``article`` a font with cmap ``covered`` has no glyph for."""
+def _printed_text(article):
     import lxml.html
-
-    from .fonts import _ignorable
 
     body = lxml.html.fromstring(article.body_html).text_content() \
         if article.body_html and article.body_html.strip() else ""
-    text = " ".join([article.title, article.subtitle or "", body, *(article.paragraphs or [])])
-    return {c for c in text if ord(c) not in covered and not _ignorable(c)
-            and not c.isspace()}
+    return " ".join([article.title, article.subtitle or "", body, *(article.paragraphs or [])])
+
+
+def _uncovered(article, covered):
+    """The characters of ``article`` a font with cmap ``covered`` has no glyph for."""
+    from .fonts import _ignorable
+
+    return {c for c in _printed_text(article) if ord(c) not in covered
+            and not _ignorable(c) and not c.isspace()}
+
+
+def _stored_articles(store):
+    page = 1
+    while True:
+        batch, total = store.list(page=page, per_page=500)
+        yield from batch
+        if not batch or page * 500 >= total:
+            return
+        page += 1
+
+
+def _words_printed(store):
+    """The Arabic words (letters only) of the stored articles and of our samples: the
+    words `fonts add` shapes, besides every pair and three of letters, to find the
+    letters a font shifts or draws in pieces (their forms depend on whole words)."""
+    import re
+
+    samples = Path(__file__).parent / "samples"
+    articles = [parse_article(json.loads(path.read_text(encoding="utf-8")))
+                for path in sorted(samples.glob("*.json"))]
+    found = set()
+    for article in [*articles, *_stored_articles(store)]:
+        found.update(re.findall("[\u0620-\u064a\u066e-\u06d3]{2,}",
+                                "".join(c for c in _printed_text(article)
+                                        if unicodedata.category(c) not in {"Mn", "Me"})))
+    return found
 
 
 @fonts.command("add")
@@ -560,9 +591,11 @@ def fonts_add(font_file, role):
     from .store import Store
 
     settings = _settings()
+    store = Store(settings.store_url)
     try:
-        entry = add_font(settings.fonts_dir, font_file, role)
+        entry = add_font(settings.fonts_dir, font_file, role, words=_words_printed(store))
     except FontError as exc:
+        store.close()
         raise click.ClickException(str(exc)) from None
     click.echo(f"added {entry['file']}: {entry['family']} {entry['weight']} {entry['style']} "
                f"({entry['role']}; {len(entry['mark_twins'])} mark twins)")
@@ -573,18 +606,10 @@ def fonts_add(font_file, role):
         _text_layer_with(settings, entry, setting)
     with TTFont(settings.fonts_dir / entry["file"], lazy=True) as font:
         covered = frozenset(font.getBestCmap())
-    store = Store(settings.store_url)
-    seen, articles, page = set(), 0, 1
-    while True:
-        batch, total = store.list(page=page, per_page=500)
-        if not batch:
-            break
-        page += 1
-        for article in batch:
-            articles += 1
-            seen.update(_uncovered(article, covered))
-        if articles >= total:
-            break
+    seen, articles = set(), 0
+    for article in _stored_articles(store):
+        articles += 1
+        seen.update(_uncovered(article, covered))
     store.close()
     if articles:
         click.echo(f"of the {articles} stored articles' characters, not in this font "

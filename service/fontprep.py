@@ -131,7 +131,7 @@ def add_mark_twins(font):
     return {index[twin.removesuffix(".text")]: index[twin] for twin in twins}
 
 
-def add_shift_twins(font):
+def add_shift_twins(font, words=()):
     """Give every letter glyph the font shifts off its pen position (GPOS moves some
     letters sideways or up by their neighbours: Amiri's waw before yeh) two twins:
     ``<name>.shift``, invisible with the glyph's advance, drawn at the pen to carry the
@@ -140,7 +140,8 @@ def add_shift_twins(font):
     leaves as a space.  Returns {glyph id: [invisible twin, visible twin]}.
 
     The glyphs are found by shaping every pair of the font's Arabic letters, alone and
-    beside tatweels (so in every joining form), and every three of the basic ones."""
+    beside tatweels (so in every joining form), every three of the basic ones, and
+    ``words`` (those of the articles it is to print)."""
     import io
 
     import uharfbuzz as hb
@@ -160,6 +161,9 @@ def add_shift_twins(font):
              for before, after in itertools.product(("", "\u0640"), repeat=2)]
     texts += [first + second + third + after for first in basic for second in basic
               for third in basic for after in ("", "\u0640")]
+    # And the words it is to print: some forms depend on more than the next letter.
+    have = set(letters)
+    texts += sorted(word for word in words if have.issuperset(word))
     pieces = {}         # the glyphs one letter is drawn with -> their widest advance
     for text in texts:
         buffer = hb.Buffer()
@@ -241,9 +245,9 @@ def add_text_glyphs(font):
     return {key: index[name] for key, (name, _metrics) in added.items()}
 
 
-def build_one(source, target, ranges, shift_twins=None):
+def build_one(source, target, ranges, shift_twins=None, words=()):
     """Subset one upstream font; the upstream timestamps keep the output byte-identical.
-    With a dict as ``shift_twins``, fills it (``add_shift_twins``)."""
+    With a dict as ``shift_twins``, fills it (``add_shift_twins``, shaping ``words`` too)."""
     options = subset.Options()
     options.layout_features = ["*"]   # keep every Arabic shaping feature
     options.name_IDs = ["*"]
@@ -263,6 +267,6 @@ def build_one(source, target, ranges, shift_twins=None):
     twins = add_mark_twins(font)
     text_glyphs = add_text_glyphs(font)
     if shift_twins is not None:
-        shift_twins["shifts"], shift_twins["pieces"] = add_shift_twins(font)
+        shift_twins["shifts"], shift_twins["pieces"] = add_shift_twins(font, words)
     font.save(target, reorderTables=True)
     return twins, text_glyphs

@@ -162,7 +162,7 @@ ROLES = {"body": "body", "headings": "heading", "latin": "latin"}
 FS_RESTRICTED, FS_PREVIEW, FS_EDITABLE, FS_NO_SUBSET, FS_BITMAP = 0x2, 0x4, 0x8, 0x100, 0x200
 
 
-def add_font(folder, source, role):
+def add_font(folder, source, role, words=()):
     """Prepare ``source`` (a TrueType file) the way fonts/build.py prepares ours and
     add it to ``folder`` and its manifest.  Returns the manifest entry.  Raises
     FontError for a font we may not or cannot print with: one whose licence forbids
@@ -184,7 +184,7 @@ def add_font(folder, source, role):
     shift_twins = {}
     twins, text_glyphs = build_one(source, folder / target,
                                    LATIN_RANGES if ROLES[role] == "latin" else ARABIC_RANGES,
-                                   shift_twins=shift_twins)
+                                   shift_twins=shift_twins, words=words)
     prepared = TTFont(folder / target, lazy=True)
     version = (prepared["name"].getDebugName(5) or "").split(";")[0].removeprefix(
         "Version ").strip()
