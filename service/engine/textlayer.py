@@ -180,6 +180,7 @@ def _prepare_text_layer(context):
             emojis = original(_RaisedGlyphsHidden(stream, textbox.style["font_size"]),
                               textbox, text_overflow,
                               block_ellipsis, matrix)
+            _no_empty_texts(stream, textbox)
         draw_marks(stream, marks, matrix)
         return emojis
 
@@ -191,6 +192,17 @@ def _prepare_text_layer(context):
         draw_text_module.draw_first_line = draw_first_line
 
     return apply
+
+
+def _no_empty_texts(stream, textbox):
+    """What show_line does for a glyph WeasyPrint gives no characters (a later glyph of
+    its cluster), after WeasyPrint drew the line itself: U+2060, not nothing, which
+    PDFium reads as the glyph's number taken for a character."""
+    for pango_font, fields, *_rest in _pango_runs(textbox.pango_layout):
+        to_unicode = stream.add_font(pango_font)[0].to_unicode
+        for glyph in fields[0::5]:
+            if to_unicode.get(glyph) == "":
+                to_unicode[glyph] = WORD_JOINER
 
 
 class _RaisedGlyphsHidden:
@@ -459,7 +471,9 @@ def show_line(stream, textbox, matrix, runs):
                     t2 = length if i == 0 else clusters[i - 1]
                 else:
                     t2 = length if i == count - 1 else clusters[i + 1]
-                to_unicode[glyph_id] = utf8[start + t1:start + t2].decode()
+                # A later glyph of its cluster gets no characters: PDFium would then read
+                # the glyph's number as a character (a stray Thai or Gurmukhi letter).
+                to_unicode[glyph_id] = utf8[start + t1:start + t2].decode() or WORD_JOINER
             offset = x_offset / font_size
             logical_width = widths.get(glyph_id)
             if logical_width is None:
