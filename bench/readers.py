@@ -35,16 +35,28 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=30)
     parser.add_argument("--readers", nargs="+", default=list(READERS))
+    parser.add_argument("--font", nargs="+", default=[], metavar="FILE",
+                        help="font files prepared as `matbaa fonts add` prepares them and "
+                             "printed as body and headings (e.g. Debian's Amiri)")
+    parser.add_argument("--font-knows-corpus", action="store_true",
+                        help="the corpus articles' words shaped when the font is added, as "
+                             "when the archive is stored before `fonts add`")
     args = parser.parse_args()
 
     settings = Settings.from_env()
-    renderer = build_renderer(settings)
     articles = [parse_article(json.loads(p.read_text("utf-8")))
                 for p in sorted((ROOT / "service" / "samples").glob("*.json"))]
     corpus = settings.shared_dir / "corpus" / "articles.jsonl"
     with corpus.open(encoding="utf-8") as lines:
         for line, _ in zip(lines, range(args.articles)):
             articles.append(parse_article(json.loads(line)))
+    section, family = "Readers", None
+    if args.font:
+        settings, family = with_font(settings, args.font, articles[:3] if not
+                                     args.font_knows_corpus else articles)
+        section = f"Readers, {family} as body and headings" + (
+            ", the corpus's words known" if args.font_knows_corpus else "")
+    renderer = build_renderer(settings)
     readers = [r for r in args.readers if not unavailable(r)]
     skipped = {r: unavailable(r) for r in args.readers if unavailable(r)}
     scores = {r: [] for r in readers}
@@ -66,11 +78,14 @@ def main():
                 numbers_lost[reader].append(len(lost))
                 if lost and len(examples[reader]) < 3:
                     examples[reader].append(f"{article.id}: {' '.join(lost[:4])}")
+    command = " ".join(["--articles", str(args.articles), *(
+        ["--font", *(Path(f).name for f in args.font)] if args.font else []),
+        *(["--font-knows-corpus"] if args.font_knows_corpus else [])])
     lines = [
-        "## Readers: the text layer as each reader reads it",
+        f"## {section}: the text layer as each reader reads it",
         "",
         f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; command: "
-        f"`.venv/bin/python bench/readers.py --articles {args.articles}`",
+        f"`.venv/bin/python bench/readers.py {command}`",
         f"- {len(articles)} PDFs: the 3 samples and the first {args.articles} corpus "
         "articles, rendered by today's renderer; words in order as `matbaa verify` counts "
         "them; numbers as written (digits, decimals, %, ranges, times)",
@@ -79,6 +94,10 @@ def main():
         "numbers lost, e.g. |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
+    if family:
+        lines[3:3] = [f"- {family} added as `matbaa fonts add` adds it, the words it "
+                      "shapes being our samples'" + (" and the corpus articles'"
+                                                    if args.font_knows_corpus else "")]
     for reader in readers:
         got = scores[reader]
         if not got:
@@ -90,7 +109,24 @@ def main():
             f"{'; '.join(examples[reader]) or '—'} |")
     for reader, reason in skipped.items():
         lines.append(f"| {reader} | not run: {reason} | | | | |")
-    run.write_section("Readers", "\n".join(lines) + "\n")
+    run.write_section(section, "\n".join(lines) + "\n")
+
+
+def with_font(settings, files, articles):
+    """Settings printing with ``files`` (added to a copy of our fonts folder as `matbaa
+    fonts add` adds them, shaping the words of ``articles``) as body and headings."""
+    import shutil
+
+    from service.fonts import add_font, printed_words
+
+    folder = Path(tempfile.mkdtemp(prefix="matbaa-bench-fonts-")) / "fonts"
+    shutil.copytree(settings.fonts_dir, folder)
+    words = printed_words(articles)
+    family = None
+    for file in files:
+        family = add_font(folder, file, "body", words=words)["family"]
+    return settings.replace(fonts_dir=folder, brand_body_font=family,
+                            brand_headings_font=family), family
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 import json
 import os
 import sys
-import unicodedata
 from pathlib import Path
 
 import click
@@ -523,19 +522,11 @@ def _text_layer_with(settings, entry, setting):
                    "indexing of PDFs printed with this font will miss words", err=True)
 
 
-def _printed_text(article):
-    import lxml.html
-
-    body = lxml.html.fromstring(article.body_html).text_content() \
-        if article.body_html and article.body_html.strip() else ""
-    return " ".join([article.title, article.subtitle or "", body, *(article.paragraphs or [])])
-
-
 def _uncovered(article, covered):
     """The characters of ``article`` a font with cmap ``covered`` has no glyph for."""
-    from .fonts import _ignorable
+    from .fonts import _ignorable, printed_text
 
-    return {c for c in _printed_text(article) if ord(c) not in covered
+    return {c for c in printed_text(article) if ord(c) not in covered
             and not _ignorable(c) and not c.isspace()}
 
 
@@ -550,20 +541,13 @@ def _stored_articles(store):
 
 
 def _words_printed(store):
-    """The Arabic words (letters only) of the stored articles and of our samples: the
-    words `fonts add` shapes, besides every pair and three of letters, to find the
-    letters a font shifts or draws in pieces (their forms depend on whole words)."""
-    import re
+    """The words of our samples and of the stored articles (fonts.printed_words)."""
+    from .fonts import printed_words
 
     samples = Path(__file__).parent / "samples"
     articles = [parse_article(json.loads(path.read_text(encoding="utf-8")))
                 for path in sorted(samples.glob("*.json"))]
-    found = set()
-    for article in [*articles, *_stored_articles(store)]:
-        found.update(re.findall("[\u0620-\u064a\u066e-\u06d3]{2,}",
-                                "".join(c for c in _printed_text(article)
-                                        if unicodedata.category(c) not in {"Mn", "Me"})))
-    return found
+    return printed_words([*articles, *_stored_articles(store)])
 
 
 @fonts.command("add")

@@ -162,6 +162,29 @@ ROLES = {"body": "body", "headings": "heading", "latin": "latin"}
 FS_RESTRICTED, FS_PREVIEW, FS_EDITABLE, FS_NO_SUBSET, FS_BITMAP = 0x2, 0x4, 0x8, 0x100, 0x200
 
 
+def printed_text(article):
+    """An article's title, subtitle and body as text."""
+    import lxml.html
+
+    body = lxml.html.fromstring(article.body_html).text_content() \
+        if article.body_html and article.body_html.strip() else ""
+    return " ".join([article.title, article.subtitle or "", body, *(article.paragraphs or [])])
+
+
+def printed_words(articles):
+    """The Arabic words (letters only) of ``articles``: `fonts add` shapes them, besides
+    every pair and three of letters, to find the letters a font shifts or draws in
+    pieces (some forms depend on the whole word)."""
+    import re
+
+    found = set()
+    for article in articles:
+        text = "".join(c for c in printed_text(article)
+                       if unicodedata.category(c) not in {"Mn", "Me"})
+        found.update(re.findall("[\u0620-\u064a\u066e-\u06d3]{2,}", text))
+    return found
+
+
 def add_font(folder, source, role, words=()):
     """Prepare ``source`` (a TrueType file) the way fonts/build.py prepares ours and
     add it to ``folder`` and its manifest.  Returns the manifest entry.  Raises
