@@ -117,11 +117,11 @@ def with_font(settings, files, articles):
     fonts add` adds them, shaping the words of ``articles``) as body and headings."""
     import shutil
 
-    from service.fonts import add_font, printed_words
+    from service.fonts import add_font, printed_text, printed_words
 
     folder = Path(tempfile.mkdtemp(prefix="matbaa-bench-fonts-")) / "fonts"
     shutil.copytree(settings.fonts_dir, folder)
-    words = printed_words(articles)
+    words = printed_words(map(printed_text, articles))
     family = None
     for file in files:
         family = add_font(folder, file, "body", words=words)["family"]

@@ -1,5 +1,6 @@
 """The ``matbaa`` command line: serve, render, import, fonts."""
 
+import itertools
 import json
 import os
 import sys
@@ -522,14 +523,6 @@ def _text_layer_with(settings, entry, setting):
                    "indexing of PDFs printed with this font will miss words", err=True)
 
 
-def _uncovered(article, covered):
-    """The characters of ``article`` a font with cmap ``covered`` has no glyph for."""
-    from .fonts import _ignorable, printed_text
-
-    return {c for c in printed_text(article) if ord(c) not in covered
-            and not _ignorable(c) and not c.isspace()}
-
-
 def _stored_articles(store):
     page = 1
     while True:
@@ -540,14 +533,26 @@ def _stored_articles(store):
         page += 1
 
 
-def _words_printed(store):
-    """The words of our samples and of the stored articles (fonts.printed_words)."""
-    from .fonts import printed_words
+def _printed(store):
+    """In one pass over the store: the words `fonts add` shapes (fonts.printed_words: our
+    samples' and the stored articles'), the characters of the stored articles, and how
+    many there are."""
+    from .fonts import printed_text, printed_words
 
     samples = Path(__file__).parent / "samples"
-    articles = [parse_article(json.loads(path.read_text(encoding="utf-8")))
-                for path in sorted(samples.glob("*.json"))]
-    return printed_words([*articles, *_stored_articles(store)])
+    texts = [printed_text(parse_article(json.loads(path.read_text(encoding="utf-8"))))
+             for path in sorted(samples.glob("*.json"))]
+    chars, stored = set(), [0]
+
+    def stored_texts():
+        for article in _stored_articles(store):
+            text = printed_text(article)
+            chars.update(text)
+            stored[0] += 1
+            yield text
+
+    words = printed_words(itertools.chain(texts, stored_texts()))
+    return words, chars, stored[0]
 
 
 @fonts.command("add")
@@ -571,15 +576,16 @@ def fonts_add(font_file, role):
     """
     from fontTools.ttLib import TTFont
 
-    from .fonts import FontError, add_font, describe_char
+    from .fonts import FontError, _ignorable, add_font, describe_char
     from .store import Store
 
     settings = _settings()
     store = Store(settings.store_url)
     try:
-        entry = add_font(settings.fonts_dir, font_file, role, words=_words_printed(store))
-    except FontError as exc:
+        words, chars, articles = _printed(store)
         store.close()
+        entry = add_font(settings.fonts_dir, font_file, role, words=words)
+    except FontError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"added {entry['file']}: {entry['family']} {entry['weight']} {entry['style']} "
                f"({entry['role']}; {len(entry['mark_twins'])} mark twins)")
@@ -590,11 +596,8 @@ def fonts_add(font_file, role):
         _text_layer_with(settings, entry, setting)
     with TTFont(settings.fonts_dir / entry["file"], lazy=True) as font:
         covered = frozenset(font.getBestCmap())
-    seen, articles = set(), 0
-    for article in _stored_articles(store):
-        articles += 1
-        seen.update(_uncovered(article, covered))
-    store.close()
+    seen = {c for c in chars if ord(c) not in covered and not _ignorable(c)
+            and not c.isspace()}
     if articles:
         click.echo(f"of the {articles} stored articles' characters, not in this font "
                    f"(ours print them): {len(seen)}")

@@ -137,7 +137,10 @@ def add_shift_twins(font, words=()):
     ``<name>.shift``, invisible with the glyph's advance, drawn at the pen to carry the
     letter's text for extractors, and ``<name>.shown``, the same drawing, drawn shifted
     and hidden from them.  Where the glyph itself stood, poppler read the gap its shift
-    leaves as a space.  Returns {glyph id: [invisible twin, visible twin]}.
+    leaves as a space.  And every letter the font draws in pieces (Amiri's lam before
+    kaf) one invisible glyph for them all, the pieces getting visible twins too.
+    Returns ({glyph id: [invisible twin, visible twin]}, {"id,id…" of the pieces: their
+    invisible glyph}).
 
     The glyphs are found by shaping every pair of the font's Arabic letters, alone and
     beside tatweels (so in every joining form), every three of the basic ones, and
@@ -186,7 +189,7 @@ def add_shift_twins(font, words=()):
                 key = tuple(glyph for glyph, _advance in drawn)
                 pieces[key] = max(pieces.get(key, 0), sum(a for _glyph, a in drawn))
     glyf, hmtx = font["glyf"], font["hmtx"]
-    names = {}
+    letter_names = {}
     for key, advance in sorted(pieces.items()):
         # One invisible glyph for the whole letter, drawn in place of its pieces, which
         # are drawn hidden: each piece had the letter's text, and it read twice
@@ -195,10 +198,9 @@ def add_shift_twins(font, words=()):
         glyf.glyphs[name] = Glyph()
         hmtx.metrics[name] = (advance, 0)
         order.append(name)
-        names[key] = name
+        letter_names[key] = name
     for gid in sorted({gid for key in pieces for gid in key} - set(shifted)):
         shifted[gid] = 0          # shown hidden only (its advance is the letter twin's)
-    pieces_named = names
     names = {}
     for gid, advance in sorted(shifted.items()):
         name = order[gid]
@@ -216,7 +218,7 @@ def add_shift_twins(font, words=()):
     index = {name: gid for gid, name in enumerate(order)}
     shifts = {index[name]: [index[twin] for twin in twins] for name, twins in names.items()}
     letters_drawn = {",".join(map(str, key)): index[name]
-                     for key, name in pieces_named.items()}
+                     for key, name in letter_names.items()}
     return shifts, letters_drawn
 
 

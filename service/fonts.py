@@ -171,17 +171,16 @@ def printed_text(article):
     return " ".join([article.title, article.subtitle or "", body, *(article.paragraphs or [])])
 
 
-def printed_words(articles):
-    """The Arabic words (letters only) of ``articles``: `fonts add` shapes them, besides
-    every pair and three of letters, to find the letters a font shifts or draws in
-    pieces (some forms depend on the whole word)."""
+def printed_words(texts):
+    """The Arabic words (letters only) of ``texts`` (``printed_text``): `fonts add`
+    shapes them, besides every pair and three of letters, to find the letters a font
+    shifts or draws in pieces (some forms depend on the whole word)."""
     import re
 
     found = set()
-    for article in articles:
-        text = "".join(c for c in printed_text(article)
-                       if unicodedata.category(c) not in {"Mn", "Me"})
-        found.update(re.findall("[\u0620-\u064a\u066e-\u06d3]{2,}", text))
+    for text in texts:
+        letters = "".join(c for c in text if unicodedata.category(c) not in {"Mn", "Me"})
+        found.update(re.findall("[\u0620-\u064a\u066e-\u06d3]{2,}", letters))
     return found
 
 

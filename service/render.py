@@ -128,6 +128,9 @@ class Renderer:
     def _engine(self):
         """WeasyPrint, our changes to it, our fetcher, the font configuration and the
         print stylesheet: made once per process, on first use (or at start)."""
+        made = self.__dict__.get("_engine_parts")
+        if made is not None:          # every render asks: no lock once it is made
+            return made
         with self._engine_lock:
             if "_engine_parts" in self.__dict__:
                 return self._engine_parts

@@ -343,7 +343,7 @@ def keep_article_pages(renderer, kept, article, options):
     stored): as opening its section and not, since editions differ; kept ones are left."""
     for opens in (False, True):
         key = page_key(renderer, article, options, opens)
-        if kept.get(key) is None:
+        if kept.counts([key]) == [None]:
             [(pdf, pages)] = (renderer.pool or renderer).edition_pages(
                 [article], options, [1] if opens else [])
             kept.put(key, pdf, pages)
@@ -398,6 +398,10 @@ class FolderPages:
         facts = self.cache.facts(key)
         return facts["pages"] if facts is not None and facts.get("kind") == KIND else None
 
+    def counts(self, keys):
+        """``pages`` for each of ``keys``."""
+        return [self.pages(key) for key in keys]
+
     def put(self, key, pdf, pages):
         """Keep an article's pages; False when they could not be written."""
         return self.cache.put(key, pdf, {"kind": KIND, "pages": pages})
@@ -430,17 +434,8 @@ class StorePages:
                 raise store_error(exc) from None
             store._kept_pages_table = True
 
-    @read_retried
     def get(self, key):
-        with self.store.session() as session:
-            row = session.execute(select(KeptPageRow.pdf, KeptPageRow.pages).where(
-                KeptPageRow.key == key)).first()
-            if row is None:
-                return None
-            session.execute(update(KeptPageRow).where(KeptPageRow.key == key).values(
-                used_at=datetime.now(timezone.utc)))
-            session.commit()
-            return bytes(row.pdf), row.pages
+        return self.get_many([key])[0]
 
     @read_retried
     def get_many(self, keys):
@@ -455,10 +450,13 @@ class StorePages:
         return [found.get(key) for key in keys]
 
     @read_retried
-    def pages(self, key):
-        """How many pages an article's kept pages are, without reading them; or None."""
+    def counts(self, keys):
+        """How many pages each of ``keys``' kept pages are, without reading them (None
+        where none are kept), in one query."""
         with self.store.session() as session:
-            return session.scalar(select(KeptPageRow.pages).where(KeptPageRow.key == key))
+            found = dict(session.execute(select(KeptPageRow.key, KeptPageRow.pages).where(
+                KeptPageRow.key.in_(keys))).all())
+        return [found.get(key) for key in keys]
 
     def put(self, key, pdf, pages):
         """Keep an article's pages (True: a database that cannot be written raises)."""

@@ -57,8 +57,7 @@ def make_edition(settings, renderer, title, articles, options, progress=None, po
     opens = section_openers(ordered)
     keys = [page_key(renderer, a, options, i in opens) for i, a in enumerate(ordered, 1)]
     # Only their page counts now: each kept PDF is read as the edition takes it.
-    pages = [(None, count) if count is not None else None
-             for count in map(kept.pages, keys)]
+    pages = [(None, count) if count is not None else None for count in kept.counts(keys)]
     missing = [i for i, found in enumerate(pages) if found is None]
     workers = pool.size if pool is not None else 1
     chunks = [[missing[j] for j in range(k, min(k + size, len(missing)))]
@@ -92,7 +91,8 @@ def make_edition(settings, renderer, title, articles, options, progress=None, po
         def lay_out_one(index):
             return lay_out([ordered[index]], options, [1] if index + 1 in opens else [])[0]
 
-        part = {"pdfs": taken_one_by_one(pages, kept, keys, lay_out_one), "pages": first - 1, "starts": starts}
+        part = {"pdfs": taken_one_by_one(pages, kept, keys, lay_out_one),
+                "pages": first - 1, "starts": starts}
         # The articles' pages put together here while the render processes make the
         # front and the page numbers.
         body = executor.submit(kept_body, [part], renderer.font_files)

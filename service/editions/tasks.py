@@ -219,7 +219,7 @@ def part_pages(settings, store, renderer, entry, articles, options, pdfs=False):
     keys = [page_key(renderer, a, options, index in entry["starts"])
             for index, a in enumerate(articles, entry["first"])]
     # Counted now; with ``pdfs``, each read as the edition takes it.
-    found = [(None, count) if count is not None else None for count in map(kept.pages, keys)]
+    found = [(None, count) if count is not None else None for count in kept.counts(keys)]
     missing = [i for i, one in enumerate(found) if one is None]
 
     def lay_out(indexes):

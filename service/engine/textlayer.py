@@ -84,6 +84,9 @@ READER_SPACING = True
 # The longest row of spaces drawn so (a table laid out with no-break spaces is left as
 # WeasyPrint draws it: poppler skips a bare space, and read such a row as a gutter).
 SPACE_ROW = 3
+# A glyph raised by at most this share of the font size stays on its line with its text
+# (Amiri raises letters by a hair before hah and jeem); beyond, it is drawn hidden, as a
+# raised mark is, or poppler would read it as a line of its own.
 RISE_READ_ON_THE_LINE = 0.1
 # sha256 of a font file -> {"space"|"rlm": invisible glyph id} (fonts/build.py)
 _text_glyphs = {}
@@ -327,12 +330,8 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
                                   fields[5 * i + 2], fields[5 * i + 3]))
                     if entry is not None:
                         entry[7][i] = (glyph, fields[5 * i + 2], piece is False)
-                    drawn = pango.PANGO_GLYPH_EMPTY if piece is False else piece
-                    if glyph_string is not None:
-                        info = glyph_string.glyphs[i]
-                        info.glyph = drawn
-                        info.geometry.x_offset = info.geometry.y_offset = 0
-                    fields[5 * i], fields[5 * i + 2], fields[5 * i + 3] = drawn, 0, 0
+                    _swap(fields, glyph_string, i,
+                          pango.PANGO_GLYPH_EMPTY if piece is False else piece)
                     if piece is not False:
                         groups.setdefault(cluster, []).append((piece, True))
                     pen += width
@@ -344,14 +343,10 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
                     # carries its text.
                     marks.append((font, font_size, pango_font, shift[1], pen,
                                   fields[5 * i + 2], fields[5 * i + 3]))
-                    if glyph_string is not None:
-                        info = glyph_string.glyphs[i]
-                        info.glyph = shift[0]
-                        info.geometry.x_offset = info.geometry.y_offset = 0
                     if entry is not None:       # show_line keeps the pens as they were
                         entry[7][i] = (glyph, fields[5 * i + 2], False)
-                    glyph = fields[5 * i] = shift[0]
-                    fields[5 * i + 2] = fields[5 * i + 3] = 0
+                    glyph = shift[0]
+                    _swap(fields, glyph_string, i, glyph)
                 groups.setdefault(cluster, []).append((glyph, bool(width)))
                 twin = twins.get(glyph)
                 if twin is not None:
@@ -359,11 +354,7 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
                                   fields[5 * i + 2], fields[5 * i + 3]))
                     # On the pen position, unshifted: an invisible glyph needs
                     # no offset, and shifts make pdf.js cut the line in pieces.
-                    if glyph_string is not None:    # for WeasyPrint's own drawing
-                        info = glyph_string.glyphs[i]
-                        info.glyph = twin
-                        info.geometry.x_offset = info.geometry.y_offset = 0
-                    fields[5 * i], fields[5 * i + 2], fields[5 * i + 3] = twin, 0, 0
+                    _swap(fields, glyph_string, i, twin)
             pen += width
         if runs is not None and any(fields[3::5]):      # off the baseline, not a mark
             runs.clear()
@@ -381,6 +372,17 @@ def map_first_line(stream, textbox, twins_by_file, swap_marks=True, runs=None, k
         font.to_unicode[glyph] = WORD_JOINER
     return marks
 
+
+
+def _swap(fields, glyph_string, i, glyph):
+    """Put ``glyph`` in place of glyph ``i`` of a run, on the pen (no offsets): in the
+    fields read (show_line draws them) and in Pango's glyph string (WeasyPrint's own
+    drawing, when it draws the line)."""
+    if glyph_string is not None:
+        info = glyph_string.glyphs[i]
+        info.glyph = glyph
+        info.geometry.x_offset = info.geometry.y_offset = 0
+    fields[5 * i], fields[5 * i + 2], fields[5 * i + 3] = glyph, 0, 0
 
 
 def _glyph_items(line):
@@ -475,12 +477,7 @@ def show_line(stream, textbox, matrix, runs):
                 # the glyph's number as a character (a stray Thai or Gurmukhi letter).
                 to_unicode[glyph_id] = utf8[start + t1:start + t2].decode() or WORD_JOINER
             offset = x_offset / font_size
-            logical_width = widths.get(glyph_id)
-            if logical_width is None:
-                pango.pango_font_get_glyph_extents(
-                    pango_font, glyph_id, stream.ink_rect, stream.logical_rect)
-                logical_width = widths[glyph_id] = round(
-                    stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
+            logical_width = _width(stream, pango_font, font_size, widths, glyph_id)
             kerning = logical_width + offset - width * 1000 * FROM_UNITS / font_size
             if i in shifted:
                 # A shifted letter's invisible twin (map_first_line): the pen after it
@@ -497,13 +494,9 @@ def show_line(stream, textbox, matrix, runs):
                 # A justified space (READER_SPACING), at the start of its gap; the
                 # glyphs after it where WeasyPrint puts them, to the same rounding.
                 blank = text_glyphs["space"]
-                if blank not in widths:
-                    pango.pango_font_get_glyph_extents(
-                        pango_font, blank, stream.ink_rect, stream.logical_rect)
-                    widths[blank] = round(
-                        stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
+                blank_width = _width(stream, pango_font, font_size, widths, blank)
                 parts.append(f"{blank:04x}>"
-                             f"{widths[blank] - logical_width - offset + int(kerning)}<")
+                             f"{blank_width - logical_width - offset + int(kerning)}<")
                 if i == count - 1 and (index + 1 == len(runs) or runs[index + 1][4][2] % 2 == 0):
                     parts.append(f"{text_glyphs['rlm']:04x}")
                 continue
@@ -521,15 +514,25 @@ def _pen_after(drawn, width, font_size, pango_font, widths, stream):
     """How far (thousandths of the font size) WeasyPrint's own drawing of glyph
     ``drawn`` = (id, x offset, _) would move the pen: its shift, its width and its
     kerning rounded as WeasyPrint rounds it (show_line)."""
-    from weasyprint.text.ffi import FROM_UNITS, pango
+    from weasyprint.text.ffi import FROM_UNITS
 
     glyph, x_offset = drawn[0], drawn[1] / font_size
-    if glyph not in widths:
+    own = _width(stream, pango_font, font_size, widths, glyph)
+    return x_offset + own - int(own + x_offset - width * 1000 * FROM_UNITS / font_size)
+
+
+def _width(stream, pango_font, font_size, widths, glyph):
+    """A glyph's width in the PDF font (thousandths of the font size), from Pango's
+    extents as WeasyPrint takes it, remembered in ``widths`` (the font's /W)."""
+    from weasyprint.text.ffi import FROM_UNITS, pango
+
+    found = widths.get(glyph)
+    if found is None:
         pango.pango_font_get_glyph_extents(pango_font, glyph, stream.ink_rect,
                                            stream.logical_rect)
-        widths[glyph] = round(stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
-    return x_offset + widths[glyph] - int(
-        widths[glyph] + x_offset - width * 1000 * FROM_UNITS / font_size)
+        found = widths[glyph] = round(
+            stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
+    return found
 
 
 def _spaces_after(runs, index, i):
@@ -646,18 +649,14 @@ def _twins_of(font, twins_by_file):
 
 def draw_marks(stream, marks, matrix):
     """Draw the visible marks set aside by ``map_first_line``, hidden from extractors."""
-    from weasyprint.text.ffi import FROM_UNITS, pango
+    from weasyprint.text.ffi import FROM_UNITS
 
     if not marks:
         return
     a, b, c, d, e, f = matrix.values
     _begin_hidden(stream)
     for font, font_size, pango_font, glyph, pen, x_offset, y_offset in marks:
-        if glyph not in font.widths:
-            pango.pango_font_get_glyph_extents(
-                pango_font, glyph, stream.ink_rect, stream.logical_rect)
-            font.widths[glyph] = round(
-                stream.logical_rect.width * 1000 * FROM_UNITS / font_size)
+        _width(stream, pango_font, font_size, font.widths, glyph)
         # Same arithmetic as WeasyPrint's own drawing: advances in Pango
         # units, offsets and rise in thousandths.
         stream.set_text_matrix(a, b, c, d, e + pen * FROM_UNITS + x_offset / 1000, f)
